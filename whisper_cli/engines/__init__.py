@@ -1,0 +1,76 @@
+"""Engines behind one small protocol, and the in-process cache of loaded models.
+
+An engine is built once per (engine, model, device, compute type, threads) and reused
+for every file after it, in the CLI and in a daemon worker alike.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from whisper_cli.options import TranscribeOptions
+from whisper_cli.result import Transcript
+
+# on_progress(seconds_done, duration_seconds); should_stop() -> True to cancel.
+ProgressFn = Callable[[float, float], None]
+StopFn = Callable[[], bool]
+
+
+class Engine(Protocol):
+    name: str
+    model_name: str
+    device: str
+    compute_type: str
+
+    def transcribe(
+        self, audio: np.ndarray, options: TranscribeOptions,
+        on_progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+    ) -> Transcript: ...
+
+
+_cache: dict[tuple, tuple[Engine, float]] = {}
+_lock = threading.Lock()
+
+
+def _key(o: TranscribeOptions) -> tuple:
+    return (o.engine, o.model, o.device, o.compute_type, o.threads)
+
+
+def load_engine(options: TranscribeOptions) -> Engine:
+    key = _key(options)
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache[key] = (hit[0], time.monotonic())
+            return hit[0]
+        if options.engine == "openai":
+            from whisper_cli.engines.openai import OpenAIWhisperEngine as cls
+        else:
+            from whisper_cli.engines.faster import FasterWhisperEngine as cls
+        engine = cls(options.model, options.device, options.compute_type, options.threads)
+        _cache[key] = (engine, time.monotonic())
+        return engine
+
+
+def unload_idle(ttl_seconds: float) -> list[str]:
+    """Drop models unused for ttl_seconds; the next job reloads them."""
+    now = time.monotonic()
+    with _lock:
+        stale = [k for k, (_, used) in _cache.items() if now - used >= ttl_seconds]
+        for k in stale:
+            del _cache[k]
+    if stale:
+        import gc
+
+        gc.collect()
+    return [f"{k[0]}:{k[1]}" for k in stale]
+
+
+def loaded() -> list[str]:
+    with _lock:
+        return [f"{k[0]}:{k[1]}" for k in _cache]

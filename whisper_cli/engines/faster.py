@@ -1,0 +1,97 @@
+"""faster-whisper (CTranslate2) engine."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from whisper_cli import models
+from whisper_cli.engines import ProgressFn, StopFn
+from whisper_cli.errors import Canceled, ModelUnavailable
+from whisper_cli.options import TranscribeOptions
+from whisper_cli.result import Segment, Transcript, Word, join_text
+
+
+def cuda_available() -> bool:
+    import ctranslate2
+
+    try:
+        return ctranslate2.get_cuda_device_count() > 0
+    except Exception:  # a broken CUDA install must not stop CPU transcription
+        return False
+
+
+class FasterWhisperEngine:
+    name = "faster"
+
+    def __init__(self, model: str, device: str, compute_type: str, threads: int) -> None:
+        from faster_whisper import WhisperModel
+
+        self.model_name = model
+        self.device = ("cuda" if cuda_available() else "cpu") if device == "auto" else device
+        if compute_type in ("default", "auto"):
+            compute_type = "float16" if self.device == "cuda" else "int8"
+        self.compute_type = compute_type
+        source = models.resolve_ct2(model)
+        try:
+            self.model = WhisperModel(
+                source, device=self.device, compute_type=compute_type, cpu_threads=threads,
+                download_root=str(models.cache_dir() / "hub"),
+            )
+        except (ValueError, RuntimeError) as exc:
+            if "compute type" in str(exc) or "CUDA" in str(exc) or "cuda" in str(exc):
+                raise ModelUnavailable(
+                    f"model {model}: cannot run on {self.device} with {compute_type} ({exc})",
+                    "choose another --device or --compute-type",
+                ) from None
+            raise ModelUnavailable(f"model {model}: failed to load ({exc})",
+                                   "check the model directory is complete") from None
+        except Exception as exc:  # the hub client raises many types when offline
+            if source == model and not models.is_ct2_dir(models.Path(source)):
+                raise models.offline_error(model, self.name, exc) from None
+            raise
+
+    def transcribe(
+        self, audio: np.ndarray, options: TranscribeOptions,
+        on_progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+    ) -> Transcript:
+        duration = len(audio) / 16000
+        multilingual = self.model.model.is_multilingual
+        language = options.language
+        if not multilingual and language not in (None, "en"):
+            raise ModelUnavailable(
+                f"model {self.model_name} is English-only; it cannot {options.task} {language}",
+                "use a multilingual model such as base",
+            )
+        segments_iter, info = self.model.transcribe(
+            audio,
+            language=language if multilingual else "en",
+            task=options.task,
+            beam_size=options.beam_size,
+            best_of=options.beam_size,
+            temperature=list(options.temperatures()),
+            initial_prompt=options.initial_prompt,
+            word_timestamps=options.word_timestamps,
+            vad_filter=options.vad,
+            condition_on_previous_text=True,
+        )
+        segments: list[Segment] = []
+        for seg in segments_iter:  # decoding happens lazily, window by window, in this loop
+            segments.append(Segment(
+                id=len(segments), start=round(seg.start, 3), end=round(seg.end, 3),
+                text=seg.text, avg_logprob=seg.avg_logprob, no_speech_prob=seg.no_speech_prob,
+                compression_ratio=seg.compression_ratio, temperature=seg.temperature,
+                words=tuple(Word(round(w.start, 3), round(w.end, 3), w.word, w.probability)
+                            for w in seg.words) if seg.words is not None else None,
+            ))
+            if on_progress:
+                on_progress(min(seg.end, duration), duration)
+            if should_stop and should_stop():
+                raise Canceled("transcription canceled")
+        if on_progress:
+            on_progress(duration, duration)
+        return Transcript(
+            text=join_text(segments), language=info.language,
+            language_probability=round(info.language_probability, 4), duration=round(duration, 3),
+            segments=tuple(segments), engine=self.name, model=self.model_name,
+            device=self.device, compute_type=self.compute_type, task=options.task,
+        )

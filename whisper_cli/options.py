@@ -1,0 +1,160 @@
+"""TranscribeOptions: the one options record, built from CLI flags or from a spool sidecar.
+
+Validation lives here only, so the daemon rejects exactly what the CLI rejects, in the
+same words.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from whisper_cli.errors import InvalidOptions
+
+ENGINES = ("faster", "openai")
+TASKS = ("transcribe", "translate")
+DEVICES = ("auto", "cpu", "cuda")
+OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
+COMPUTE_TYPES = (
+    "default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16",
+    "int16", "float16", "bfloat16", "float32",
+)
+# Whisper's language codes (the tokenizer's list, kept here so validation needs no model import).
+LANGUAGES = frozenset(
+    "af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha "
+    "haw he hi hr ht hu hy id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr "
+    "ms mt my ne nl nn no oc pa pl ps pt ro ru sa sd si sk sl sn so sq sr su sv sw ta te tg th "
+    "tk tl tr tt uk ur uz vi yi yo zh yue".split()
+)
+
+# The default model is multilingual base: it detects the language of whatever it is given
+# (tiny.en would silently produce English-sounding text for other languages) and is clearly
+# more accurate than tiny, while still many times faster than real time on a laptop CPU.
+DEFAULT_MODEL = "base"
+
+
+def default_model() -> str:
+    return os.environ.get("WT_MODEL") or DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    model: str = DEFAULT_MODEL
+    engine: str = "faster"
+    language: str | None = None
+    task: str = "transcribe"
+    output_formats: tuple[str, ...] = OUTPUT_FORMATS
+    device: str = "auto"
+    compute_type: str = "default"
+    beam_size: int = 5
+    temperature: float = 0.0
+    initial_prompt: str | None = None
+    word_timestamps: bool = False
+    vad: bool = False
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["output_formats"] = list(self.output_formats)
+        return data
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], base: TranscribeOptions | None = None):
+        """Build from untrusted JSON (a spool sidecar): unknown keys and wrong types are refused."""
+        if not isinstance(data, dict):
+            raise InvalidOptions("options must be a JSON object", "see README: sidecar options")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise InvalidOptions(
+                f"unknown option(s): {', '.join(unknown)}",
+                f"known options: {', '.join(known)}",
+            )
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            values[key] = _coerce(key, value)
+        return replace(base or cls(model=default_model()), **values)
+
+    def temperatures(self) -> tuple[float, ...]:
+        """Fallback schedule as in openai-whisper's CLI: t, t+0.2, ... up to 1.0."""
+        temps = [self.temperature]
+        while temps[-1] + 0.2 <= 1.0 + 1e-9:
+            temps.append(round(temps[-1] + 0.2, 2))
+        return tuple(temps)
+
+
+def parse_output_formats(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    items = [str(i).strip().lower() for i in items if str(i).strip()]
+    if "all" in items:
+        return OUTPUT_FORMATS
+    bad = [i for i in items if i not in OUTPUT_FORMATS]
+    if bad or not items:
+        raise InvalidOptions(
+            f"unknown output format {', '.join(bad) or '(none)'}",
+            f"use a comma-separated list of {', '.join(OUTPUT_FORMATS)}, or all",
+        )
+    return tuple(dict.fromkeys(items))
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,), "engine": (str,), "language": (str, type(None)), "task": (str,),
+    "device": (str,), "compute_type": (str,), "beam_size": (int,), "temperature": (int, float),
+    "initial_prompt": (str, type(None)), "word_timestamps": (bool,), "vad": (bool,),
+    "threads": (int,),
+}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if key == "output_formats":
+        if not isinstance(value, (str, list)) or (
+            isinstance(value, list) and not all(isinstance(v, str) for v in value)
+        ):
+            raise InvalidOptions("output_formats must be a string or a list of strings")
+        return parse_output_formats(value)
+    expected = _TYPES[key]
+    # bool is an int in Python; a JSON `true` must not pass as beam_size.
+    if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in expected)
+        raise InvalidOptions(f"option {key} must be {names}, got {json_type(value)}")
+    return float(value) if key == "temperature" else value
+
+
+def json_type(value: Any) -> str:
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+            dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _validate(o: TranscribeOptions) -> None:
+    def choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+        if value not in allowed:
+            raise InvalidOptions(f"unknown {name} {value!r}", f"use one of {', '.join(allowed)}")
+
+    if not o.model or len(o.model) > 4096 or "\0" in o.model:
+        raise InvalidOptions("model must be a model name or a path", "see `wt models`")
+    choice("engine", o.engine, ENGINES)
+    choice("task", o.task, TASKS)
+    choice("device", o.device, DEVICES)
+    choice("compute type", o.compute_type, COMPUTE_TYPES)
+    if o.language is not None and o.language not in LANGUAGES:
+        raise InvalidOptions(
+            f"unknown language {o.language!r}",
+            "use a Whisper language code such as en, de, ru, or omit it to auto-detect",
+        )
+    if not 1 <= o.beam_size <= 20:
+        raise InvalidOptions(f"beam size must be between 1 and 20, got {o.beam_size}")
+    if not 0.0 <= o.temperature <= 1.0:
+        raise InvalidOptions(f"temperature must be between 0 and 1, got {o.temperature}")
+    if not 0 <= o.threads <= 256:
+        raise InvalidOptions(f"threads must be between 0 (automatic) and 256, got {o.threads}")
+    if o.initial_prompt is not None and len(o.initial_prompt) > 2000:
+        raise InvalidOptions("initial prompt is longer than 2000 characters")
+    if not o.output_formats or any(f not in OUTPUT_FORMATS for f in o.output_formats):
+        raise InvalidOptions(
+            f"unknown output format in {o.output_formats!r}",
+            f"use {', '.join(OUTPUT_FORMATS)} or all",
+        )

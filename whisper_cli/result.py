@@ -1,0 +1,67 @@
+"""The result record every engine returns and every writer reads.
+
+The json output format is exactly `Transcript.to_dict()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    temperature: float | None = None
+    words: tuple[Word, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str
+    language_probability: float
+    duration: float
+    segments: tuple[Segment, ...]
+    engine: str = ""
+    model: str = ""
+    device: str = ""
+    compute_type: str = ""
+    task: str = "transcribe"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for seg in data["segments"]:
+            if seg["words"] is None:
+                del seg["words"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Transcript:
+        segments = tuple(
+            Segment(
+                **{k: v for k, v in s.items() if k != "words"},
+                words=tuple(Word(**w) for w in s["words"]) if s.get("words") is not None else None,
+            )
+            for s in data["segments"]
+        )
+        return cls(**{**data, "segments": segments})
+
+
+def join_text(segments: tuple[Segment, ...] | list[Segment]) -> str:
+    return "".join(s.text for s in segments).strip()

@@ -1,0 +1,102 @@
+"""Output writers: txt, json, srt, vtt, tsv, in the layouts openai-whisper writes.
+
+Every file is written to a temporary name in the target folder and renamed into place,
+so a reader (or a crash) never sees half a transcript.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from whisper_cli.errors import OutputError
+from whisper_cli.result import Transcript
+
+
+def timestamp(seconds: float, decimal: str) -> str:
+    ms = max(0, round(seconds * 1000))
+    hours, ms = divmod(ms, 3_600_000)
+    minutes, ms = divmod(ms, 60_000)
+    secs, ms = divmod(ms, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{ms:03d}"
+
+
+def _cue_text(text: str) -> str:
+    # "-->" inside a cue would end the cue line early in srt/vtt players.
+    return text.strip().replace("-->", "->")
+
+
+def render_txt(t: Transcript) -> str:
+    return "".join(s.text.strip() + "\n" for s in t.segments if s.text.strip())
+
+
+def render_srt(t: Transcript) -> str:
+    cues = [
+        f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{_cue_text(s.text)}\n"
+        for i, s in enumerate((s for s in t.segments if s.text.strip()), start=1)
+    ]
+    return "\n".join(cues)
+
+
+def render_vtt(t: Transcript) -> str:
+    cues = [
+        f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{_cue_text(s.text)}\n"
+        for s in t.segments if s.text.strip()
+    ]
+    return "WEBVTT\n\n" + "\n".join(cues)
+
+
+def render_tsv(t: Transcript) -> str:
+    rows = ["start\tend\ttext\n"]
+    for s in t.segments:
+        if s.text.strip():
+            text = s.text.strip().replace("\t", " ")
+            rows.append(f"{round(1000 * s.start)}\t{round(1000 * s.end)}\t{text}\n")
+    return "".join(rows)
+
+
+def render_json(t: Transcript) -> str:
+    return json.dumps(t.to_dict(), ensure_ascii=False, indent=2) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Transcript], str]] = {
+    "txt": render_txt, "json": render_json, "srt": render_srt, "vtt": render_vtt,
+    "tsv": render_tsv,
+}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to path via a temp file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def output_paths(out_dir: Path, stem: str, formats: tuple[str, ...]) -> list[Path]:
+    return [out_dir / f"{stem}.{fmt}" for fmt in formats]
+
+
+def write_outputs(
+    t: Transcript, out_dir: Path, stem: str, formats: tuple[str, ...]
+) -> list[Path]:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = output_paths(out_dir, stem, formats)
+        for fmt, path in zip(formats, paths):
+            write_atomic(path, RENDERERS[fmt](t))
+    except OSError as exc:
+        raise OutputError(
+            f"{out_dir}: cannot write results ({exc.strerror or exc})",
+            "check free disk space and permissions of the output folder",
+        ) from None
+    return paths
