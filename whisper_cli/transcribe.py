@@ -25,8 +25,10 @@ class Outcome:
 
 
 def transcribe_file(
-    path: Path, options: TranscribeOptions,
-    on_progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+    path: Path,
+    options: TranscribeOptions,
+    on_progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
 ) -> tuple[Transcript, float, float]:
     engine = load_engine(options)  # first: a missing model fails before any decoding work
     started = time.perf_counter()
@@ -40,8 +42,12 @@ def transcribe_file(
 
 
 def transcribe_to_files(
-    path: Path, options: TranscribeOptions, out_dir: Path, stem: str,
-    on_progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+    path: Path,
+    options: TranscribeOptions,
+    out_dir: Path,
+    stem: str,
+    on_progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
 ) -> Outcome:
     transcript, t_decode, t_run = transcribe_file(path, options, on_progress, should_stop)
     transcript = replace(transcript, extra={**transcript.extra, "input": path.name})

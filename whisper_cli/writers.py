@@ -44,7 +44,8 @@ def render_srt(t: Transcript) -> str:
 def render_vtt(t: Transcript) -> str:
     cues = [
         f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{_cue_text(s.text)}\n"
-        for s in t.segments if s.text.strip()
+        for s in t.segments
+        if s.text.strip()
     ]
     return "WEBVTT\n\n" + "\n".join(cues)
 
@@ -63,7 +64,10 @@ def render_json(t: Transcript) -> str:
 
 
 RENDERERS: dict[str, Callable[[Transcript], str]] = {
-    "txt": render_txt, "json": render_json, "srt": render_srt, "vtt": render_vtt,
+    "txt": render_txt,
+    "json": render_json,
+    "srt": render_srt,
+    "vtt": render_vtt,
     "tsv": render_tsv,
 }
 
@@ -86,9 +90,7 @@ def output_paths(out_dir: Path, stem: str, formats: tuple[str, ...]) -> list[Pat
     return [out_dir / f"{stem}.{fmt}" for fmt in formats]
 
 
-def write_outputs(
-    t: Transcript, out_dir: Path, stem: str, formats: tuple[str, ...]
-) -> list[Path]:
+def write_outputs(t: Transcript, out_dir: Path, stem: str, formats: tuple[str, ...]) -> list[Path]:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = output_paths(out_dir, stem, formats)

@@ -28,8 +28,11 @@ class Engine(Protocol):
     compute_type: str
 
     def transcribe(
-        self, audio: np.ndarray, options: TranscribeOptions,
-        on_progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+        self,
+        audio: np.ndarray,
+        options: TranscribeOptions,
+        on_progress: ProgressFn | None = None,
+        should_stop: StopFn | None = None,
     ) -> Transcript: ...
 
 

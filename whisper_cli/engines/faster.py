@@ -34,7 +34,10 @@ class FasterWhisperEngine:
         source = models.resolve_ct2(model)
         try:
             self.model = WhisperModel(
-                source, device=self.device, compute_type=compute_type, cpu_threads=threads,
+                source,
+                device=self.device,
+                compute_type=compute_type,
+                cpu_threads=threads,
                 download_root=str(models.cache_dir() / "hub"),
             )
         except (ValueError, RuntimeError) as exc:
@@ -43,16 +46,20 @@ class FasterWhisperEngine:
                     f"model {model}: cannot run on {self.device} with {compute_type} ({exc})",
                     "choose another --device or --compute-type",
                 ) from None
-            raise ModelUnavailable(f"model {model}: failed to load ({exc})",
-                                   "check the model directory is complete") from None
+            raise ModelUnavailable(
+                f"model {model}: failed to load ({exc})", "check the model directory is complete"
+            ) from None
         except Exception as exc:  # the hub client raises many types when offline
             if source == model and not models.is_ct2_dir(models.Path(source)):
                 raise models.offline_error(model, self.name, exc) from None
             raise
 
     def transcribe(
-        self, audio: np.ndarray, options: TranscribeOptions,
-        on_progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+        self,
+        audio: np.ndarray,
+        options: TranscribeOptions,
+        on_progress: ProgressFn | None = None,
+        should_stop: StopFn | None = None,
     ) -> Transcript:
         duration = len(audio) / 16000
         multilingual = self.model.model.is_multilingual
@@ -76,13 +83,24 @@ class FasterWhisperEngine:
         )
         segments: list[Segment] = []
         for seg in segments_iter:  # decoding happens lazily, window by window, in this loop
-            segments.append(Segment(
-                id=len(segments), start=round(seg.start, 3), end=round(seg.end, 3),
-                text=seg.text, avg_logprob=seg.avg_logprob, no_speech_prob=seg.no_speech_prob,
-                compression_ratio=seg.compression_ratio, temperature=seg.temperature,
-                words=tuple(Word(round(w.start, 3), round(w.end, 3), w.word, w.probability)
-                            for w in seg.words) if seg.words is not None else None,
-            ))
+            segments.append(
+                Segment(
+                    id=len(segments),
+                    start=round(seg.start, 3),
+                    end=round(seg.end, 3),
+                    text=seg.text,
+                    avg_logprob=seg.avg_logprob,
+                    no_speech_prob=seg.no_speech_prob,
+                    compression_ratio=seg.compression_ratio,
+                    temperature=seg.temperature,
+                    words=tuple(
+                        Word(round(w.start, 3), round(w.end, 3), w.word, w.probability)
+                        for w in seg.words
+                    )
+                    if seg.words is not None
+                    else None,
+                )
+            )
             if on_progress:
                 on_progress(min(seg.end, duration), duration)
             if should_stop and should_stop():
@@ -90,8 +108,14 @@ class FasterWhisperEngine:
         if on_progress:
             on_progress(duration, duration)
         return Transcript(
-            text=join_text(segments), language=info.language,
-            language_probability=round(info.language_probability, 4), duration=round(duration, 3),
-            segments=tuple(segments), engine=self.name, model=self.model_name,
-            device=self.device, compute_type=self.compute_type, task=options.task,
+            text=join_text(segments),
+            language=info.language,
+            language_probability=round(float(info.language_probability), 4),
+            duration=round(duration, 3),
+            segments=tuple(segments),
+            engine=self.name,
+            model=self.model_name,
+            device=self.device,
+            compute_type=self.compute_type,
+            task=options.task,
         )
