@@ -372,6 +372,390 @@ def models_convert(
     err.print(f"✓ wrote {output} (load it with --engine openai --model {output})")
 
 
+# ---- the spool door ----------------------------------------------------------------------
+SpoolOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--spool",
+        "-s",
+        envvar="WT_SPOOL",
+        help="Spool folder. Default: $WT_SPOOL.",
+        show_default=False,
+    ),
+]
+
+
+def open_spool(spool: Path | None, create: bool = False):
+    from spool.client import Spool
+
+    if spool is None:
+        raise fail("no spool given", EXIT_USAGE)
+    if create:
+        from spool.layout import Layout
+
+        Layout(spool).ensure()
+    try:
+        return Spool(spool).check()
+    except WtError as exc:
+        raise fail(exc) from None
+
+
+@app.command()
+def daemon(
+    spool: SpoolOpt = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", "-w", min=1, max=64, help="Jobs transcribed at once (one process each)."
+        ),
+    ] = 1,
+    poll: Annotated[
+        bool,
+        typer.Option(
+            "--poll", help="Scan the inbox instead of using inotify (automatic on NFS/SMB)."
+        ),
+    ] = False,
+    poll_interval: Annotated[
+        float,
+        typer.Option("--poll-interval", min=0.1, help="Seconds between inbox scans when polling."),
+    ] = 1.0,
+    settle: Annotated[
+        float,
+        typer.Option(
+            "--settle",
+            min=0.0,
+            help="Seconds a file written in place must stay unchanged before it is taken.",
+        ),
+    ] = 2.0,
+    max_input_size: Annotated[
+        str, typer.Option("--max-input-size", help="Refuse inputs larger than this (e.g. 2G).")
+    ] = "4G",
+    max_jobs_per_worker: Annotated[
+        int,
+        typer.Option(
+            "--max-jobs-per-worker", min=0, help="Recycle a worker after N jobs (0 = never)."
+        ),
+    ] = 0,
+    model_ttl: Annotated[
+        float,
+        typer.Option(
+            "--model-ttl", min=0.0, help="Unload a model idle for this many seconds (0 = keep)."
+        ),
+    ] = 0.0,
+    cancel_grace: Annotated[
+        float,
+        typer.Option(
+            "--cancel-grace",
+            min=0.0,
+            help="Seconds a canceled job may take to stop on its own before its worker is stopped.",
+        ),
+    ] = 5.0,
+    shutdown_timeout: Annotated[
+        float,
+        typer.Option(
+            "--shutdown-timeout",
+            min=0.0,
+            help="On SIGTERM, seconds to let running jobs finish before they are requeued.",
+        ),
+    ] = 30.0,
+    log_format: Annotated[str, typer.Option("--log-format", help="text | json")] = "text",
+    model: ModelOpt = None,
+    engine: EngineOpt = "faster",
+    language: LanguageOpt = None,
+    task: TaskOpt = "transcribe",
+    output_format: FormatOpt = "all",
+    device: DeviceOpt = "auto",
+    compute_type: ComputeOpt = "default",
+    beam_size: BeamOpt = 5,
+    temperature: TempOpt = 0.0,
+    initial_prompt: PromptOpt = None,
+    word_timestamps: WordsOpt = False,
+    vad: VadOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Serve a job spool: transcribe files dropped into SPOOL/inbox (options: job defaults)."""
+    from spool.daemon import DaemonConfig, serve
+
+    if spool is None:
+        raise fail("no spool given (--spool DIR or $WT_SPOOL)")
+    if log_format not in ("text", "json"):
+        raise fail("unknown --log-format (use text or json)")
+    try:
+        defaults = build_options(
+            model,
+            engine,
+            language,
+            task,
+            output_format,
+            device,
+            compute_type,
+            beam_size,
+            temperature,
+            initial_prompt,
+            word_timestamps,
+            vad,
+            threads,
+        )
+        max_bytes = parse_size(max_input_size)
+    except WtError as exc:
+        raise fail(exc) from None
+    config = DaemonConfig(
+        spool=spool,
+        defaults=defaults,
+        workers=workers,
+        poll=poll,
+        poll_interval=poll_interval,
+        settle=settle,
+        max_input_bytes=max_bytes,
+        max_jobs_per_worker=max_jobs_per_worker,
+        model_ttl=model_ttl,
+        cancel_grace=cancel_grace,
+        shutdown_timeout=shutdown_timeout,
+        log_format=log_format,
+    )
+    raise typer.Exit(serve(config))
+
+
+def parse_size(text: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+    t = text.strip().lower().rstrip("b")
+    try:
+        return int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(t)
+    except (ValueError, KeyError):
+        from whisper_cli.errors import InvalidOptions
+
+        raise InvalidOptions(f"cannot read size {text!r}", "use e.g. 500M or 2G") from None
+
+
+@app.command()
+def submit(
+    files: Annotated[
+        list[Path], typer.Argument(help="Audio files to enqueue.", show_default=False)
+    ],
+    spool: SpoolOpt = None,
+    job_id: Annotated[
+        str | None, typer.Option("--id", help="Your own job id (one file only).")
+    ] = None,
+    metadata: Annotated[
+        str | None, typer.Option("--metadata", help="JSON object echoed back in status.json.")
+    ] = None,
+    move: Annotated[bool, typer.Option("--move", help="Move the file instead of copying.")] = False,
+    wait_: Annotated[bool, typer.Option("--wait", help="Wait for the jobs to finish.")] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model for these jobs.")
+    ] = None,
+    engine: Annotated[str | None, typer.Option("--engine", "-e")] = None,
+    language: LanguageOpt = None,
+    task: Annotated[str | None, typer.Option("--task")] = None,
+    output_format: Annotated[str | None, typer.Option("--output-format", "-f")] = None,
+    word_timestamps: Annotated[
+        bool | None, typer.Option("--word-timestamps/--no-word-timestamps", show_default=False)
+    ] = None,
+    beam_size: Annotated[int | None, typer.Option("--beam-size")] = None,
+    initial_prompt: PromptOpt = None,
+    vad: Annotated[bool | None, typer.Option("--vad/--no-vad", show_default=False)] = None,
+) -> None:
+    """Enqueue files on a spool (atomically) and print their job ids."""
+    sp = open_spool(spool)
+    options = {
+        k: v
+        for k, v in {
+            "model": model,
+            "engine": engine,
+            "language": language,
+            "task": task,
+            "output_formats": output_format,
+            "word_timestamps": word_timestamps,
+            "beam_size": beam_size,
+            "initial_prompt": initial_prompt,
+            "vad": vad,
+        }.items()
+        if v is not None
+    }
+    if job_id and len(files) > 1:
+        raise fail("--id works with one file only")
+    try:
+        meta = json.loads(metadata) if metadata else {}
+        if not isinstance(meta, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        raise fail(f"--metadata must be a JSON object ({exc})") from None
+    ids = []
+    for f in files:
+        try:
+            ids.append(sp.submit(f, options, meta, job_id, move))
+        except WtError as exc:
+            raise fail(exc, EXIT_FAILED) from None
+        print(ids[-1], flush=True)
+    if wait_:
+        states = [sp.wait(i).state for i in ids]
+        raise typer.Exit(0 if all(s == "completed" for s in states) else EXIT_FAILED)
+
+
+@app.command()
+def status(
+    job_id: Annotated[str | None, typer.Argument(help="A job id; all jobs when omitted.")] = None,
+    spool: SpoolOpt = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print status.json document(s).")
+    ] = False,
+) -> None:
+    """Show one job's status, or a table of all jobs."""
+    from spool.client import status_json
+
+    sp = open_spool(spool)
+    if job_id:
+        try:
+            st = sp.status(job_id)
+        except WtError as exc:
+            raise fail(exc, EXIT_FAILED) from None
+        if json_out:
+            print(status_json(st))
+        else:
+            _print_jobs([st])
+        return
+    jobs = sp.jobs()
+    if json_out:
+        print(json.dumps([j.to_dict() for j in jobs], ensure_ascii=False, indent=2))
+    else:
+        _print_jobs(jobs)
+
+
+def _print_jobs(jobs) -> None:
+    from rich.table import Table
+
+    table = Table("job", "state", "progress", "input", "language", "created", "error")
+    colors = {"completed": "green", "failed": "red", "canceled": "yellow", "processing": "cyan"}
+    for j in jobs:
+        p = j.progress
+        prog = f"{p.fraction:.0%}" + (f" eta {p.eta_seconds:.0f}s" if p.eta_seconds else "")
+        table.add_row(
+            j.job_id,
+            f"[{colors.get(j.state, 'white')}]{j.state}",
+            prog,
+            j.input.name,
+            j.language or "",
+            j.created_at,
+            j.error.message if j.error else "",
+        )
+    Console().print(table)
+
+
+@app.command()
+def cancel(job_id: str, spool: SpoolOpt = None) -> None:
+    """Cancel a job: at once when queued, within seconds when processing."""
+    sp = open_spool(spool)
+    try:
+        st = sp.cancel(job_id)
+    except WtError as exc:
+        raise fail(exc, EXIT_FAILED) from None
+    err.print(f"{job_id}: {st.state}" + (" (cancel requested)" if st.state == "processing" else ""))
+
+
+@app.command()
+def wait(
+    job_id: str,
+    spool: SpoolOpt = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds; exit 124 after.")
+    ] = None,
+) -> None:
+    """Wait for a job to end. Exit status: 0 completed, 1 failed, 3 canceled, 124 timeout."""
+    sp = open_spool(spool)
+    try:
+        st = sp.wait(job_id, timeout)
+    except TimeoutError:
+        err.print(f"{job_id}: still not finished after {timeout} s")
+        raise typer.Exit(124) from None
+    except WtError as exc:
+        raise fail(exc, EXIT_FAILED) from None
+    err.print(f"{job_id}: {st.state}" + (f": {st.error.message}" if st.error else ""))
+    raise typer.Exit({"completed": 0, "failed": 1, "canceled": 3}[st.state])
+
+
+@app.command()
+def result(
+    job_id: str,
+    spool: SpoolOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="txt, json, srt, vtt or tsv.")] = "txt",
+    path_only: Annotated[
+        bool, typer.Option("--path", help="Print the file's path instead.")
+    ] = False,
+) -> None:
+    """Print a completed job's transcript in one format."""
+    sp = open_spool(spool)
+    try:
+        path = sp.result(job_id, fmt)
+    except WtError as exc:
+        raise fail(exc, EXIT_FAILED) from None
+    if path_only:
+        print(path)
+    else:
+        sys.stdout.write(path.read_text(encoding="utf-8"))
+
+
+@app.command()
+def clean(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Age of finished jobs to remove: 90s, 15m, 12h, 7d.")
+    ],
+    spool: SpoolOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list them.")] = False,
+) -> None:
+    """Remove finished jobs (completed, failed, canceled) older than a given age."""
+    from spool.client import parse_duration
+
+    sp = open_spool(spool)
+    try:
+        removed = sp.clean(parse_duration(older_than), dry_run)
+    except WtError as exc:
+        raise fail(exc) from None
+    for job_id in removed:
+        print(job_id)
+    err.print(f"{'would remove' if dry_run else 'removed'} {len(removed)} finished job(s)")
+
+
+@app.command()
+def health(
+    spool: SpoolOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
+) -> None:
+    """Exit 0 when a live daemon serves the spool; say what is seen."""
+    from dataclasses import asdict
+
+    sp = open_spool(spool)
+    daemons = sp.daemons()
+    live = [b for b, alive in daemons if alive and b.accepting]
+    jobs = sp.jobs()
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[j.state] = counts.get(j.state, 0) + 1
+    inbox = [p for p in sp.layout.inbox.iterdir() if not p.name.startswith(".")]
+    if json_out:
+        print(
+            json.dumps(
+                {
+                    "healthy": bool(live),
+                    "daemons": [{**asdict(b), "alive": alive} for b, alive in daemons],
+                    "jobs": counts,
+                    "inbox_files": len(inbox),
+                },
+                indent=2,
+            )
+        )
+    else:
+        for b, alive in daemons:
+            mark = "[green]alive[/green]" if alive else "[red]dead[/red]"
+            err.print(
+                f"{mark} {b.daemon} host={b.host} pid={b.pid} since={b.started_at} "
+                f"last_beat={b.last_beat} workers={b.workers} running="
+                f"{len(b.jobs_running)} done={b.jobs_done} watch={b.watch}"
+            )
+        err.print(f"jobs: {counts or 'none'}; inbox: {len(inbox)} file(s)")
+        err.print("[green]healthy[/green]" if live else "[red]no live daemon serves this spool")
+    raise typer.Exit(0 if live else EXIT_FAILED)
+
+
 def main() -> None:
     try:
         app()

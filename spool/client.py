@@ -1,0 +1,205 @@
+"""submit / status / cancel / wait / result / clean: the spool protocol for scripts and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from spool.claims import Claim, release, try_claim
+from spool.heartbeat import Heartbeat, is_alive, read_heartbeats
+from spool.layout import CANCEL, RESULT_STEM, Layout, new_job_id, parse_time, valid_job_id
+from spool.status import CANCELED, QUEUED, JobStatus, read_status, write_json_atomic, write_status
+from whisper_cli.errors import InputNotFound, WtError
+from whisper_cli.options import TranscribeOptions
+
+
+class SpoolError(WtError):
+    kind = "spool_error"
+
+
+class JobNotFound(SpoolError):
+    kind = "job_not_found"
+
+
+@dataclass(frozen=True)
+class Spool:
+    root: Path
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.root)
+
+    def check(self) -> Spool:
+        if not self.layout.inbox.is_dir() or not self.layout.jobs.is_dir():
+            raise SpoolError(
+                f"{self.root}: not a wt spool (no inbox/ and jobs/)",
+                "start `wt daemon --spool DIR` once, or check --spool / $WT_SPOOL",
+            )
+        return self
+
+    # ---- submit ----------------------------------------------------------------------
+    def submit(
+        self,
+        audio: Path,
+        options: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        job_id: str | None = None,
+        move: bool = False,
+    ) -> str:
+        """Enqueue atomically: sidecar first, then the audio renamed into the inbox."""
+        if not audio.is_file():
+            raise InputNotFound(f"{audio}: no such file", "check the path")
+        if options:
+            TranscribeOptions.from_mapping(options)  # refuse here what the daemon would refuse
+        job_id = job_id or new_job_id()
+        if not valid_job_id(job_id):
+            raise SpoolError(
+                f"invalid job id {job_id!r}", "use 1-128 letters, digits, '.', '_' or '-'"
+            )
+        layout = self.check().layout
+        if (layout.jobs / job_id).exists():
+            raise SpoolError(f"job {job_id} already exists", "choose another --id")
+        ext = "".join(c for c in audio.suffix.lower() if c.isalnum() or c == ".")[:9]
+        final = layout.inbox / f"{job_id}{ext}"
+        sidecar = {
+            "id": job_id,
+            "name": audio.name,
+            "options": options or {},
+            "metadata": metadata or {},
+        }
+        write_json_atomic(final.with_name(final.name + ".json"), sidecar)
+        tmp = layout.inbox / f".{job_id}{ext}.part"
+        try:
+            if move:
+                try:
+                    os.rename(audio, tmp)
+                except OSError:
+                    shutil.copyfile(audio, tmp)
+                    audio.unlink()
+            else:
+                try:
+                    os.link(audio, tmp)  # same filesystem: no copy at all
+                except OSError:
+                    shutil.copyfile(audio, tmp)
+            os.rename(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            final.with_name(final.name + ".json").unlink(missing_ok=True)
+            raise
+        return job_id
+
+    # ---- read ------------------------------------------------------------------------
+    def job_dir(self, job_id: str) -> Path:
+        if not valid_job_id(job_id):
+            raise JobNotFound(f"invalid job id {job_id!r}")
+        return self.layout.job(job_id)
+
+    def status(self, job_id: str) -> JobStatus:
+        status = read_status(self.job_dir(job_id))
+        if status is None:
+            if any(self.layout.inbox.glob(f"{job_id}.*")):
+                raise JobNotFound(
+                    f"job {job_id} is in the inbox, not yet taken by a daemon",
+                    "is `wt daemon` running? see `wt health`",
+                )
+            raise JobNotFound(f"no job {job_id} in {self.root}", "list jobs with `wt status`")
+        return status
+
+    def jobs(self) -> list[JobStatus]:
+        out = []
+        for d in sorted(self.check().layout.jobs.iterdir()):
+            try:
+                status = read_status(d)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if status is not None:
+                out.append(status)
+        return out
+
+    def result(self, job_id: str, fmt: str = "txt") -> Path:
+        status = self.status(job_id)
+        if status.state != "completed":
+            raise SpoolError(
+                f"job {job_id} is {status.state}, not completed", f"wait for it: wt wait {job_id}"
+            )
+        path = self.job_dir(job_id) / f"{RESULT_STEM}.{fmt}"
+        if not path.is_file():
+            raise SpoolError(
+                f"job {job_id} has no {fmt} result",
+                f"it was submitted with formats {status.options['output_formats']}",
+            )
+        return path
+
+    # ---- act -------------------------------------------------------------------------
+    def cancel(self, job_id: str) -> JobStatus:
+        """Create the cancel marker; a queued job is canceled here and now."""
+        job_dir = self.job_dir(job_id)
+        status = self.status(job_id)
+        if status.terminal:
+            return status  # canceling a finished job changes nothing
+        (job_dir / CANCEL).touch()
+        if status.state == QUEUED and try_claim(job_dir, Claim.mine(f"client-{os.getpid()}")):
+            try:
+                current = read_status(job_dir)
+                if current is not None and current.state == QUEUED:
+                    write_status(job_dir, current.advance(CANCELED))
+            finally:
+                release(job_dir)
+        return self.status(job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None, interval: float = 0.2) -> JobStatus:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                status = self.status(job_id)
+                if status.terminal:
+                    return status
+            except JobNotFound:
+                in_flight = (
+                    any(self.layout.inbox.glob(f"{job_id}.*"))
+                    or (self.layout.staging / job_id).exists()
+                )
+                if not in_flight:
+                    raise
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(job_id)
+            time.sleep(interval)
+
+    def clean(self, older_than_seconds: float, dry_run: bool = False) -> list[str]:
+        """Remove finished jobs whose finished_at is older than the given age."""
+        now = datetime.now(timezone.utc)
+        removed = []
+        for status in self.jobs():
+            if not status.terminal or not status.finished_at:
+                continue
+            if (now - parse_time(status.finished_at)).total_seconds() < older_than_seconds:
+                continue
+            removed.append(status.job_id)
+            if not dry_run:
+                shutil.rmtree(self.layout.jobs / status.job_id, ignore_errors=True)
+        return removed
+
+    def daemons(self) -> list[tuple[Heartbeat, bool]]:
+        return [(b, is_alive(b)) for b in read_heartbeats(self.check().layout)]
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '15m', '12h', '7d', '2w' or plain seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    text = text.strip().lower()
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise SpoolError(f"cannot read duration {text!r}", "use e.g. 90s, 15m, 12h, 7d") from None
+
+
+def status_json(status: JobStatus) -> str:
+    return json.dumps(status.to_dict(), ensure_ascii=False, indent=2)

@@ -1,0 +1,591 @@
+"""The spool daemon: a supervisor process that takes files from the inbox, claims jobs and
+hands them to worker processes, which keep models loaded between jobs.
+
+A crash or out-of-memory kill of a worker fails that one job; the supervisor starts a new
+worker and carries on. Workers die with the supervisor (PR_SET_PDEATHSIG), and a restarted
+daemon takes back the claims of a dead one, so every job ends in a final state exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from spool.claims import Claim, release, take_back_if_dead, try_claim
+from spool.heartbeat import (
+    BEAT_SECONDS,
+    STALE_SECONDS,
+    Heartbeat,
+    cleanup_dead_beats,
+    new_daemon_id,
+    remove_heartbeat,
+    write_heartbeat,
+)
+from spool.inbox import Readiness, inbox_candidates, intake, recover_staging
+from spool.layout import CANCEL, CLAIM, HOST, Layout, utcnow
+from spool.status import (
+    CANCELED,
+    FAILED,
+    PROCESSING,
+    QUEUED,
+    JobError,
+    JobStatus,
+    Progress,
+    Worker,
+    read_status,
+    write_status,
+)
+from spool.worker import worker_main
+from whisper_cli import __version__
+from whisper_cli.options import TranscribeOptions
+
+NO_EVENT_FILESYSTEMS = {
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "fuse.sshfs",
+    "9p",
+    "ceph",
+    "glusterfs",
+    "fuse.glusterfs",
+    "davfs",
+    "fuse.s3fs",
+    "fuse.rclone",
+}
+
+
+@dataclass
+class DaemonConfig:
+    spool: Path
+    defaults: TranscribeOptions
+    workers: int = 1
+    poll: bool = False
+    poll_interval: float = 1.0
+    settle: float = 2.0
+    max_input_bytes: int = 4 * 1024**3
+    max_jobs_per_worker: int = 0
+    model_ttl: float = 0.0
+    cancel_grace: float = 5.0
+    shutdown_timeout: float = 30.0
+    stale_seconds: float = STALE_SECONDS
+    max_attempts: int = 3
+    log_format: str = "text"
+
+
+@dataclass
+class WorkerSlot:
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+    ready: bool = False
+    job: str | None = None
+    cancel_seen: float | None = None
+
+
+class Log:
+    """One line per job state change: human text on stderr, or JSON lines for shippers."""
+
+    def __init__(self, fmt: str) -> None:
+        self.json = fmt == "json"
+        if not self.json:
+            from rich.console import Console
+
+            self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def __call__(self, event: str, job: str | None = None, **fields: Any) -> None:
+        if self.json:
+            record = {"time": utcnow(), "event": event, **({"job": job} if job else {}), **fields}
+            print(json.dumps(record, ensure_ascii=False), file=sys.stderr, flush=True)
+            return
+        style = {"completed": "green", "failed": "red", "canceled": "yellow"}.get(event, "")
+        extra = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        head = f"[{style}]{event:<10}[/{style}]" if style else f"{event:<10}"
+        self.console.print(
+            f"{datetime.now():%H:%M:%S} {head} {job or ''} {extra}".rstrip(), markup=True
+        )
+
+
+def filesystem_sends_events(path: Path) -> bool:
+    """False on network filesystems, where inotify misses changes made by other hosts."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return True
+    real = str(path.resolve())
+    best, fstype = "", ""
+    for line in mounts:
+        parts = line.split()
+        if (
+            len(parts) >= 3
+            and (real == parts[1] or real.startswith(parts[1].rstrip("/") + "/"))
+            and len(parts[1]) > len(best)
+        ):
+            best, fstype = parts[1], parts[2]
+    return fstype not in NO_EVENT_FILESYSTEMS
+
+
+class Daemon:
+    def __init__(self, config: DaemonConfig) -> None:
+        self.cfg = config
+        self.layout = Layout(config.spool)
+        self.log = Log(config.log_format)
+        self.id = new_daemon_id()
+        self.events: queue.Queue[str] = queue.Queue()
+        self.readiness = Readiness(config.settle)
+        self.recheck: dict[str, float] = {}
+        self.pending: set[str] = set()
+        self.finished: set[str] = set()
+        self.slots: list[WorkerSlot] = []
+        self.stopping = False
+        self.stop_deadline = 0.0
+        self.jobs_done = 0
+        self.ctx = multiprocessing.get_context("spawn")
+        self.observer = None
+        self.beat: Heartbeat | None = None
+        self.timers: dict[str, float] = {}
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def run(self) -> int:
+        self.layout.ensure()
+        polling = self.cfg.poll or not filesystem_sends_events(self.layout.root)
+        self.beat = Heartbeat(
+            self.id,
+            HOST,
+            os.getpid(),
+            __version__,
+            utcnow(),
+            workers=self.cfg.workers,
+            watch="poll" if polling else "inotify",
+        )
+        write_heartbeat(self.layout, self.beat)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        if not polling:
+            self._start_observer()
+        self.log(
+            "started",
+            None,
+            daemon=self.id,
+            spool=str(self.layout.root),
+            workers=self.cfg.workers,
+            watch=self.beat.watch,
+        )
+        recovered = recover_staging(self.layout, self.cfg.max_input_bytes, older_than=0)
+        if recovered:
+            self.log("recovered", None, intakes=recovered)
+        for _ in range(self.cfg.workers):
+            self.slots.append(self._spawn())
+        try:
+            self._loop(polling)
+        finally:
+            self._shutdown()
+        return 0
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self.stopping:  # a second signal: stop now, requeueing what runs
+            self.stop_deadline = 0.0
+            return
+        self.stopping = True
+        self.stop_deadline = time.monotonic() + self.cfg.shutdown_timeout
+        self.log(
+            "stopping",
+            None,
+            signal=signal.Signals(signum).name,
+            running=len([s for s in self.slots if s.job]),
+        )
+
+    def _start_observer(self) -> None:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        events = self.events
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                for p in (getattr(event, "dest_path", ""), event.src_path):
+                    if p:
+                        events.put(os.path.basename(os.fsdecode(p)))
+
+        self.observer = Observer()
+        self.observer.schedule(Handler(), str(self.layout.inbox), recursive=False)
+        self.observer.daemon = True
+        self.observer.start()
+
+    def _spawn(self) -> WorkerSlot:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(
+            target=worker_main,
+            name="wt-worker",
+            daemon=True,
+            args=(child, os.getpid(), self.cfg.model_ttl, self.cfg.max_jobs_per_worker),
+        )
+        proc.start()
+        child.close()
+        return WorkerSlot(proc, parent)
+
+    def _shutdown(self) -> None:
+        for slot in self.slots:
+            if slot.job:
+                self._requeue(slot.job, "daemon stopped")
+            self._stop_worker(slot)
+        if self.observer is not None:
+            self.observer.stop()
+        remove_heartbeat(self.layout, self.id)
+        self.log("stopped", None, daemon=self.id, jobs_done=self.jobs_done)
+
+    @staticmethod
+    def _stop_worker(slot: WorkerSlot) -> None:
+        try:
+            slot.conn.send(None)
+        except OSError:
+            pass
+        slot.process.join(1.0)
+        if slot.process.is_alive():
+            slot.process.kill()
+            slot.process.join(5.0)
+
+    # ---- main loop -------------------------------------------------------------------
+    def _due(self, name: str, every: float) -> bool:
+        now = time.monotonic()
+        if now >= self.timers.get(name, 0.0):
+            self.timers[name] = now + every
+            return True
+        return False
+
+    def _loop(self, polling: bool) -> None:
+        while True:
+            if self.stopping:
+                running = [s for s in self.slots if s.job]
+                if not running:
+                    return
+                if time.monotonic() >= self.stop_deadline:
+                    for slot in running:
+                        self._kill_and_replace(slot, requeue="daemon stopped before it finished")
+                    return
+            names = self._wait_events(0.1)
+            if not self.stopping:
+                full_scan = self._due("inbox", self.cfg.poll_interval if polling else 5.0)
+                self._take_from_inbox(names, full_scan)
+            if self._due("jobs", 1.0):
+                self._scan_jobs()
+            self._poll_workers()
+            self._check_cancels()
+            if not self.stopping:
+                self._dispatch()
+            if self._due("beat", BEAT_SECONDS):
+                self._heartbeat()
+            if self._due("claims", 5.0):
+                self._recover_dead()
+
+    def _wait_events(self, timeout: float) -> set[str]:
+        names: set[str] = set()
+        try:
+            names.add(self.events.get(timeout=timeout))
+            while True:
+                names.add(self.events.get_nowait())
+        except queue.Empty:
+            pass
+        return names
+
+    # ---- intake ----------------------------------------------------------------------
+    def _take_from_inbox(self, names: set[str], full_scan: bool) -> None:
+        now = time.time()
+        due = {n for n, t in self.recheck.items() if t <= now}
+        if full_scan:
+            paths = inbox_candidates(self.layout)
+        else:
+            wanted = names | due
+            paths = [p for p in inbox_candidates(self.layout) if p.name in wanted] if wanted else []
+        for path in paths:
+            ready, again = self.readiness.check(path, now)
+            if not ready:
+                if again is not None:
+                    self.recheck[path.name] = again
+                continue
+            self.recheck.pop(path.name, None)
+            try:
+                job_id = intake(
+                    self.layout, path, self.cfg.defaults, self.cfg.max_input_bytes, self.cfg.settle
+                )
+            except OSError as exc:
+                self.log("intake-error", None, file=path.name, error=str(exc))
+                self.recheck[path.name] = now + self.cfg.settle
+                continue
+            if job_id is None:
+                if os.path.lexists(path):
+                    self.recheck[path.name] = now + self.cfg.settle
+                continue
+            self.readiness.forget(path.name)
+            status = read_status(self.layout.job(job_id))
+            if status is None:
+                continue
+            self.log(
+                status.state,
+                job_id,
+                input=status.input.name,
+                size=status.input.size,
+                error=status.error.message if status.error else None,
+            )
+            if status.state == QUEUED:
+                self.pending.add(job_id)
+            else:
+                self.finished.add(job_id)
+
+    # ---- jobs ------------------------------------------------------------------------
+    def _scan_jobs(self) -> None:
+        """Find queued jobs (from any daemon or client) and cancel markers on queued jobs."""
+        try:
+            entries = os.listdir(self.layout.jobs)
+        except FileNotFoundError:
+            return
+        running = {s.job for s in self.slots if s.job}
+        for job_id in entries:
+            if job_id in self.finished or job_id in running:
+                continue
+            job_dir = self.layout.jobs / job_id
+            status = _read_status_quietly(job_dir)
+            if status is None:
+                continue
+            if status.terminal:
+                self.finished.add(job_id)
+                self.pending.discard(job_id)
+            elif status.state == QUEUED and not os.path.lexists(job_dir / CLAIM):
+                self.pending.add(job_id)
+                if os.path.lexists(job_dir / CANCEL):
+                    self._cancel_queued(job_id)
+
+    def _cancel_queued(self, job_id: str) -> None:
+        job_dir = self.layout.jobs / job_id
+        if not try_claim(job_dir, Claim.mine(self.id)):
+            return
+        try:
+            status = read_status(job_dir)
+            if status is not None and status.state == QUEUED:
+                write_status(job_dir, status.advance(CANCELED))
+                self.log(CANCELED, job_id, input=status.input.name, was="queued")
+        finally:
+            release(job_dir)
+        self.pending.discard(job_id)
+        self.finished.add(job_id)
+
+    def _dispatch(self) -> None:
+        for slot in self.slots:
+            if not self.pending:
+                return
+            if not slot.ready or slot.job is not None:
+                continue
+            while self.pending:
+                job_id = min(self.pending)  # ids sort by submission time
+                self.pending.discard(job_id)
+                if self._start(slot, job_id):
+                    break
+
+    def _start(self, slot: WorkerSlot, job_id: str) -> bool:
+        job_dir = self.layout.jobs / job_id
+        if not try_claim(job_dir, Claim.mine(self.id)):
+            return False  # another daemon has it
+        status = read_status(job_dir)
+        if status is None or status.state != QUEUED:
+            release(job_dir)
+            if status is not None and status.terminal:
+                self.finished.add(job_id)
+            return False
+        if os.path.lexists(job_dir / CANCEL):
+            write_status(job_dir, status.advance(CANCELED))
+            release(job_dir)
+            self.finished.add(job_id)
+            self.log(CANCELED, job_id, input=status.input.name, was="queued")
+            return False
+        status.advance(
+            PROCESSING,
+            started_at=utcnow(),
+            attempts=status.attempts + 1,
+            worker=Worker(HOST, slot.process.pid or 0, self.id),
+            error=None,
+        )
+        write_status(job_dir, status)
+        slot.job, slot.cancel_seen = job_id, None
+        slot.conn.send(str(job_dir))
+        self.log(
+            PROCESSING,
+            job_id,
+            input=status.input.name,
+            worker=slot.process.pid,
+            attempt=status.attempts,
+        )
+        return True
+
+    # ---- workers ---------------------------------------------------------------------
+    def _poll_workers(self) -> None:
+        for i, slot in enumerate(self.slots):
+            try:
+                while slot.conn.poll():
+                    self._on_message(slot, slot.conn.recv())
+            except (EOFError, OSError):
+                pass
+            if not slot.process.is_alive():
+                code = slot.process.exitcode
+                if slot.job:
+                    self._fail_running(slot, code)
+                self.slots[i] = self._spawn()
+
+    def _on_message(self, slot: WorkerSlot, message: tuple) -> None:
+        kind = message[0]
+        if kind == "ready":
+            slot.ready = True
+        elif kind == "done":
+            _, job_id, state = message
+            slot.job = None
+            self.jobs_done += 1
+            self.finished.add(job_id)
+            status = read_status(self.layout.jobs / job_id)
+            fields: dict[str, Any] = {}
+            if status is not None:
+                fields = {
+                    "input": status.input.name,
+                    "language": status.language,
+                    "duration": status.progress.duration,
+                    "error": status.error.message if status.error else None,
+                }
+            self.log(state, job_id, **fields)
+        elif kind == "unloaded":
+            self.log("unloaded", None, model=message[1])
+        elif kind == "retire":
+            slot.ready = False  # the process exits; _poll_workers starts a fresh one
+
+    def _fail_running(self, slot: WorkerSlot, exitcode: int | None) -> None:
+        job_id = slot.job
+        assert job_id is not None
+        slot.job = None
+        job_dir = self.layout.jobs / job_id
+        status = read_status(job_dir)
+        if status is not None and not status.terminal:
+            how = (
+                f"killed by signal {-exitcode}"
+                if exitcode is not None and exitcode < 0
+                else f"exit status {exitcode}"
+            )
+            hint = (
+                " (signal 9 is usually the out-of-memory killer: use a smaller model or "
+                "fewer workers)"
+                if exitcode == -signal.SIGKILL
+                else ""
+            )
+            write_status(
+                job_dir,
+                status.advance(
+                    FAILED,
+                    error=JobError(
+                        "worker_crashed", f"the worker process died while transcribing: {how}{hint}"
+                    ),
+                ),
+            )
+            self.log(FAILED, job_id, input=status.input.name, error=f"worker {how}")
+        release(job_dir)
+        self.finished.add(job_id)
+
+    def _check_cancels(self) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            if not slot.job or not os.path.lexists(self.layout.jobs / slot.job / CANCEL):
+                continue
+            if slot.cancel_seen is None:
+                slot.cancel_seen = now  # the worker checks the marker between segments
+            elif now - slot.cancel_seen > self.cfg.cancel_grace:
+                self._kill_and_replace(slot, cancel=True)
+
+    def _kill_and_replace(
+        self, slot: WorkerSlot, cancel: bool = False, requeue: str | None = None
+    ) -> None:
+        job_id = slot.job
+        slot.process.kill()
+        slot.process.join(10)
+        slot.job = None
+        if job_id:
+            job_dir = self.layout.jobs / job_id
+            status = read_status(job_dir)
+            if status is not None and not status.terminal:
+                if cancel:
+                    write_status(job_dir, status.advance(CANCELED))
+                    self.log(CANCELED, job_id, input=status.input.name, how="worker stopped")
+                    release(job_dir)
+                    self.finished.add(job_id)
+                else:
+                    self._requeue(job_id, requeue or "requeued")
+        index = self.slots.index(slot)
+        self.slots[index] = self._spawn()
+
+    def _requeue(self, job_id: str, why: str) -> None:
+        job_dir = self.layout.jobs / job_id
+        status = read_status(job_dir)
+        if status is not None and status.state == PROCESSING:
+            write_status(job_dir, status.advance(QUEUED, worker=None, progress=Progress()))
+            self.log(QUEUED, job_id, input=status.input.name, why=why)
+        release(job_dir)
+
+    # ---- liveness --------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        assert self.beat is not None
+        self.beat.jobs_running = [s.job for s in self.slots if s.job]
+        self.beat.jobs_done = self.jobs_done
+        self.beat.accepting = not self.stopping
+        write_heartbeat(self.layout, self.beat)
+
+    def _recover_dead(self) -> None:
+        """Take back jobs claimed by daemons that died, and finish their half-done intakes."""
+        recover_staging(self.layout, self.cfg.max_input_bytes)
+        cleanup_dead_beats(self.layout)
+        mine = {s.job for s in self.slots if s.job}
+        for job_id in os.listdir(self.layout.jobs):
+            if job_id in self.finished or job_id in mine:
+                continue
+            job_dir = self.layout.jobs / job_id
+            if not os.path.lexists(job_dir / CLAIM):
+                continue
+            dead = take_back_if_dead(self.layout, job_dir, self.cfg.stale_seconds)
+            if dead is None:
+                continue
+            status = read_status(job_dir)
+            if status is None or status.terminal:
+                continue
+            if status.state == PROCESSING and status.attempts >= self.cfg.max_attempts:
+                write_status(
+                    job_dir,
+                    status.advance(
+                        FAILED,
+                        error=JobError(
+                            "gave_up",
+                            f"gave up after {status.attempts} attempts: the daemon running "
+                            "it died each time (crash or out of memory?)",
+                        ),
+                    ),
+                )
+                self.finished.add(job_id)
+                self.log(FAILED, job_id, error="gave up", attempts=status.attempts)
+                continue
+            if status.state == PROCESSING:
+                write_status(job_dir, status.advance(QUEUED, worker=None, progress=Progress()))
+            self.pending.add(job_id)
+            self.log("recovered", job_id, dead_daemon=dead.daemon)
+
+
+def _read_status_quietly(job_dir: Path) -> JobStatus | None:
+    try:
+        return read_status(job_dir)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def serve(config: DaemonConfig) -> int:
+    return Daemon(config).run()

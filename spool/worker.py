@@ -1,0 +1,141 @@
+"""A worker process: keeps models loaded and runs one job at a time through the same path
+as `wt transcribe` (whisper_cli.transcribe.transcribe_to_files)."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import time
+import traceback
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from spool.claims import release
+from spool.layout import CANCEL, REQUEST, RESULT_STEM
+from spool.status import (
+    CANCELED,
+    COMPLETED,
+    FAILED,
+    JobError,
+    Progress,
+    read_status,
+    write_status,
+)
+from whisper_cli.errors import Canceled, WtError
+from whisper_cli.options import TranscribeOptions
+from whisper_cli.transcribe import transcribe_to_files
+
+PROGRESS_EVERY = 1.0  # seconds between status.json progress writes
+
+
+def _die_with_parent() -> None:
+    # A daemon killed with SIGKILL must not leave workers running its jobs: the restarted
+    # daemon will run them again, and a job must complete exactly once.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def run_job(job_dir: Path, parent_pid: int | None = None) -> str:
+    """Run the claimed job in job_dir to a final state; returns that state."""
+    status = read_status(job_dir)
+    assert status is not None
+    request = json.loads((job_dir / REQUEST).read_text())
+    options = TranscribeOptions.from_mapping(request["options"])
+    # result.json is always written: it is the spool's machine-readable result.
+    options = replace(
+        options, output_formats=tuple(dict.fromkeys(("json", *options.output_formats)))
+    )
+    started = time.monotonic()
+    last_write = 0.0
+
+    def on_progress(done: float, duration: float) -> None:
+        nonlocal last_write
+        now = time.monotonic()
+        if now - last_write < PROGRESS_EVERY and done < duration:
+            return
+        last_write = now
+        fraction = min(1.0, done / duration) if duration > 0 else 0.0
+        eta = (now - started) * (1 - fraction) / fraction if fraction > 0.01 else None
+        status.progress = Progress(
+            round(fraction, 4),
+            round(done, 2),
+            round(duration, 3),
+            round(eta, 1) if eta is not None else None,
+        )
+        status.advance(status.state)
+        write_status(job_dir, status)
+
+    def should_stop() -> bool:
+        if parent_pid is not None and os.getppid() != parent_pid:
+            return True
+        return (job_dir / CANCEL).exists()
+
+    try:
+        outcome = transcribe_to_files(
+            job_dir / status.input.file, options, job_dir, RESULT_STEM, on_progress, should_stop
+        )
+        t = outcome.transcript
+        duration = t.duration
+        status.advance(
+            COMPLETED,
+            language=t.language,
+            outputs=[p.name for p in outcome.outputs],
+            progress=Progress(1.0, duration, duration, 0.0),
+        )
+    except Canceled:
+        status.advance(CANCELED)
+    except WtError as exc:
+        status.advance(FAILED, error=JobError(exc.kind, str(exc)))
+    except MemoryError:
+        status.advance(
+            FAILED,
+            error=JobError(
+                "out_of_memory",
+                "ran out of memory while transcribing; use a smaller model or fewer workers",
+            ),
+        )
+    except Exception as exc:  # a bug must fail this job, never the worker or the daemon
+        traceback.print_exc()
+        status.advance(
+            FAILED,
+            error=JobError(
+                "internal_error",
+                f"{type(exc).__name__}: {exc} (a bug in wt; please report it with the input)",
+            ),
+        )
+    write_status(job_dir, status)
+    release(job_dir)
+    return status.state
+
+
+def worker_main(conn: Connection, parent_pid: int, model_ttl: float, max_jobs: int) -> None:
+    """Receive job folders on conn, answer ("done", job_id, state) for each."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides about shutdowns
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from whisper_cli.engines import unload_idle
+
+    done = 0
+    conn.send(("ready", os.getpid()))
+    while max_jobs <= 0 or done < max_jobs:
+        if not conn.poll(min(model_ttl, 5.0) if model_ttl > 0 else 5.0):
+            if os.getppid() != parent_pid:
+                return
+            if model_ttl > 0:
+                for name in unload_idle(model_ttl):
+                    conn.send(("unloaded", name))
+            continue
+        message = conn.recv()
+        if message is None:
+            return
+        job_dir = Path(message)
+        state = run_job(job_dir, parent_pid)
+        done += 1
+        conn.send(("done", job_dir.name, state))
+    conn.send(("retire", done))
