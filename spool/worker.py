@@ -69,7 +69,10 @@ def run_job(job_dir: Path, parent_pid: int | None = None) -> str:
             round(eta, 1) if eta is not None else None,
         )
         status.advance(status.state)
-        write_status(job_dir, status)
+        try:
+            write_status(job_dir, status)
+        except OSError:
+            pass  # progress is best effort; the final state is what must land
 
     def should_stop() -> bool:
         if parent_pid is not None and os.getppid() != parent_pid:
@@ -78,7 +81,13 @@ def run_job(job_dir: Path, parent_pid: int | None = None) -> str:
 
     try:
         outcome = transcribe_to_files(
-            job_dir / status.input.file, options, job_dir, RESULT_STEM, on_progress, should_stop
+            job_dir / status.input.file,
+            options,
+            job_dir,
+            RESULT_STEM,
+            on_progress,
+            should_stop,
+            label=status.input.name,
         )
         t = outcome.transcript
         duration = t.duration
@@ -109,7 +118,13 @@ def run_job(job_dir: Path, parent_pid: int | None = None) -> str:
                 f"{type(exc).__name__}: {exc} (a bug in wt; please report it with the input)",
             ),
         )
-    write_status(job_dir, status)
+    try:
+        write_status(job_dir, status)
+    except OSError as exc:
+        # Nothing more can be recorded here (a full disk, usually); the claim stays, so the
+        # job is retried once space is back and the daemon restarts.
+        print(f"wt worker: cannot write status of {job_dir.name}: {exc}", flush=True)
+        return "processing"
     release(job_dir)
     return status.state
 
@@ -131,7 +146,10 @@ def worker_main(conn: Connection, parent_pid: int, model_ttl: float, max_jobs: i
                 for name in unload_idle(model_ttl):
                     conn.send(("unloaded", name))
             continue
-        message = conn.recv()
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the supervisor is gone
         if message is None:
             return
         job_dir = Path(message)

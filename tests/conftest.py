@@ -142,3 +142,137 @@ def espeak(text: str, path: Path) -> Path:
 @pytest.fixture
 def english_wav() -> tuple[Path, str]:
     return speech_files("en")[0]
+
+
+class DaemonProcess:
+    """A real `wt daemon` in a subprocess, with helpers to read its spool."""
+
+    def __init__(self, spool: Path, *args: str, env: dict | None = None) -> None:
+        self.spool, self.args, self.env = spool, args, env or {}
+        self.proc: subprocess.Popen | None = None
+        self.log = spool.parent / f"daemon-{spool.name}-{id(self)}.log"
+
+    def start(self) -> DaemonProcess:
+        import time
+
+        full_env = {**os.environ, "WT_MODEL": "tiny.en", "COLUMNS": "200", **self.env}
+        self.logfh = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "whisper_cli",
+                "daemon",
+                "--spool",
+                str(self.spool),
+                "--settle",
+                "0.5",
+                "--beam-size",
+                "1",
+                *self.args,
+            ],
+            env=full_env,
+            stdout=self.logfh,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # ready once it has a heartbeat and a worker
+            beats = list((self.spool / "daemons").glob("*.json"))
+            if (
+                any(
+                    json.loads(b.read_text()).get("pid") == self.proc.pid
+                    for b in beats
+                    if b.stat().st_size
+                )
+                and "started" in self.log.read_text()
+            ):
+                return self
+            assert self.proc.poll() is None, self.log.read_text()
+            time.sleep(0.1)
+        raise AssertionError("daemon did not start: " + self.log.read_text())
+
+    def stop(self, sig: int = 15, timeout: float = 60) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def drop(self, src: Path, name: str, sidecar: dict | None = None) -> Path:
+        """Deliver atomically as a well-behaved producer does: write a dot-file, rename."""
+        inbox = self.spool / "inbox"
+        if sidecar is not None:
+            tmp = inbox / f".{name}.json.tmp"
+            tmp.write_text(json.dumps(sidecar))
+            os.rename(tmp, inbox / (name + ".json"))
+        tmp = inbox / f".{name}.tmp"
+        shutil.copyfile(src, tmp)
+        os.rename(tmp, inbox / name)
+        return inbox / name
+
+    def jobs(self) -> list[dict]:
+        out = []
+        for d in sorted((self.spool / "jobs").iterdir()):
+            try:
+                out.append(json.loads((d / "status.json").read_text()))
+            except FileNotFoundError:
+                continue
+        return out
+
+    def job_by_input(self, name: str) -> dict | None:
+        matches = [j for j in self.jobs() if j["input"]["name"] == name]
+        assert len(matches) <= 1, matches
+        return matches[0] if matches else None
+
+    def wait_for(self, predicate, timeout: float = 120, interval: float = 0.05, alive: bool = True):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            if alive:
+                assert self.proc is None or self.proc.poll() is None, self.log.read_text()
+            time.sleep(interval)
+        raise AssertionError(f"timed out; jobs={self.jobs()}\nlog:\n{self.log.read_text()}")
+
+    def wait_state(
+        self, name: str, states: tuple[str, ...] = ("completed", "failed", "canceled"), timeout=120
+    ):
+        return self.wait_for(
+            lambda: (j := self.job_by_input(name)) and j["state"] in states and j, timeout
+        )
+
+
+@pytest.fixture
+def spool_dir(tmp_path) -> Path:
+    d = tmp_path / "spool"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def daemon_factory(spool_dir):
+    started: list[DaemonProcess] = []
+
+    def make(*args: str, spool: Path | None = None, env: dict | None = None) -> DaemonProcess:
+        d = DaemonProcess(spool or spool_dir, *args, env=env).start()
+        started.append(d)
+        return d
+
+    yield make
+    for d in started:
+        if d.proc and d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(10)
+
+
+def long_speech(seconds: float) -> np.ndarray:
+    """Real recordings joined with short pauses, cut to the given length."""
+    clips = [read_wav(f) for f, _ in speech_files("en")]
+    out, total = [], 0
+    while total < seconds * SR:
+        for c in clips:
+            out += [c, np.zeros(SR // 2, np.float32)]
+            total += len(c) + SR // 2
+    return np.concatenate(out)[: int(seconds * SR)]

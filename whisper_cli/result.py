@@ -5,7 +5,7 @@ The json output format is exactly `Transcript.to_dict()`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -65,3 +65,28 @@ class Transcript:
 
 def join_text(segments: tuple[Segment, ...] | list[Segment]) -> str:
     return "".join(s.text for s in segments).strip()
+
+
+def clamp_to_duration(t: Transcript) -> Transcript:
+    """Keep every timestamp inside [0, duration].
+
+    Both engines can place the last timestamp token past the end of the audio (the model
+    predicts in 20 ms steps within a padded 30 s window); players and aligners expect
+    subtitles that end by the end of the file.
+    """
+
+    def c(x: float) -> float:
+        return min(max(0.0, x), t.duration)
+
+    segments = tuple(
+        replace(
+            s,
+            start=c(s.start),
+            end=c(s.end),
+            words=tuple(replace(w, start=c(w.start), end=c(w.end)) for w in s.words)
+            if s.words is not None
+            else None,
+        )
+        for s in t.segments
+    )
+    return replace(t, segments=segments)

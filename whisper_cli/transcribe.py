@@ -12,7 +12,7 @@ from pathlib import Path
 from whisper_cli.audio import SAMPLE_RATE, decode
 from whisper_cli.engines import ProgressFn, StopFn, load_engine
 from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Transcript
+from whisper_cli.result import Transcript, clamp_to_duration
 from whisper_cli.writers import write_outputs
 
 
@@ -29,14 +29,15 @@ def transcribe_file(
     options: TranscribeOptions,
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
+    label: str | None = None,
 ) -> tuple[Transcript, float, float]:
     engine = load_engine(options)  # first: a missing model fails before any decoding work
     started = time.perf_counter()
-    audio = decode(path)
+    audio = decode(path, label)
     decoded = time.perf_counter()
     if on_progress:
         on_progress(0.0, len(audio) / SAMPLE_RATE)
-    transcript = engine.transcribe(audio, options, on_progress, should_stop)
+    transcript = clamp_to_duration(engine.transcribe(audio, options, on_progress, should_stop))
     del audio
     return transcript, decoded - started, time.perf_counter() - decoded
 
@@ -48,8 +49,9 @@ def transcribe_to_files(
     stem: str,
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
+    label: str | None = None,
 ) -> Outcome:
-    transcript, t_decode, t_run = transcribe_file(path, options, on_progress, should_stop)
-    transcript = replace(transcript, extra={**transcript.extra, "input": path.name})
+    transcript, t_decode, t_run = transcribe_file(path, options, on_progress, should_stop, label)
+    transcript = replace(transcript, extra={**transcript.extra, "input": label or path.name})
     outputs = write_outputs(transcript, out_dir, stem, options.output_formats)
     return Outcome(transcript, outputs, t_decode, t_run)

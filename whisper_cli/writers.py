@@ -91,12 +91,18 @@ def output_paths(out_dir: Path, stem: str, formats: tuple[str, ...]) -> list[Pat
 
 
 def write_outputs(t: Transcript, out_dir: Path, stem: str, formats: tuple[str, ...]) -> list[Path]:
+    """Write all formats or none: on failure the files written so far are removed, so a
+    reader never finds a partial set (and a full disk gets its space back)."""
+    paths = output_paths(out_dir, stem, formats)
+    written: list[Path] = []
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        paths = output_paths(out_dir, stem, formats)
         for fmt, path in zip(formats, paths):
             write_atomic(path, RENDERERS[fmt](t))
+            written.append(path)
     except OSError as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
         raise OutputError(
             f"{out_dir}: cannot write results ({exc.strerror or exc})",
             "check free disk space and permissions of the output folder",
