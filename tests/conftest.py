@@ -156,7 +156,7 @@ class DaemonProcess:
         import time
 
         full_env = {**os.environ, "WT_MODEL": "tiny.en", "COLUMNS": "200", **self.env}
-        self.logfh = open(self.log, "ab")
+        self.logfh = open(self.log, "ab")  # noqa: SIM115 (lives as long as the daemon)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
