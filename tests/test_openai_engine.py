@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import SR, read_wav, run_wt, speech_files
+from conftest import SR, long_speech, read_wav, run_wt, speech_files
 from test_cli_transcribe import WER_BOUND, corpus_wer
 
 from whisper_cli import models
@@ -118,19 +118,9 @@ def test_corrupt_or_truncated_model_gives_clear_error(tmp_path):
     assert proc.returncode == 2 and "truncated" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def _long_audio(seconds: float) -> np.ndarray:
-    clips = [read_wav(f) for f, _ in speech_files("en")]
-    out, total = [], 0
-    while total < seconds * SR:
-        for c in clips:
-            out += [c, np.zeros(SR // 2, np.float32)]
-            total += len(c) + SR // 2
-    return np.concatenate(out)[: int(seconds * SR)]
-
-
 @pytest.mark.parametrize("engine", ["openai", "faster"])
 def test_progress_rises_to_one_and_cancel_stops_early(engine):
-    audio = _long_audio(95)
+    audio = long_speech(95)
     eng = load_engine(TranscribeOptions(model="tiny.en", engine=engine, beam_size=1))
     opts = TranscribeOptions(model="tiny.en", engine=engine, beam_size=1)
     seen: list[float] = []
