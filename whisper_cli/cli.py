@@ -719,12 +719,17 @@ def clean(
 def health(
     spool: SpoolOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
+    this_host: Annotated[bool, typer.Option(
+        "--this-host", help="Only count daemons on this host (a container's own check).")
+    ] = False,
 ) -> None:
     """Exit 0 when a live daemon serves the spool; say what is seen."""
     from dataclasses import asdict
 
+    from spool.layout import HOST
+
     sp = open_spool(spool)
-    daemons = sp.daemons()
+    daemons = [(b, alive) for b, alive in sp.daemons() if not this_host or b.host == HOST]
     live = [b for b, alive in daemons if alive and b.accepting]
     jobs = sp.jobs()
     counts: dict[str, int] = {}
