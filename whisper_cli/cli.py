@@ -114,7 +114,7 @@ WordsOpt = Annotated[
     typer.Option("--word-timestamps/--no-word-timestamps", help="Add per-word timings to json."),
 ]
 VadOpt = Annotated[
-    bool, typer.Option("--vad/--no-vad", help="Skip silence with Silero VAD (faster engine).")
+    bool, typer.Option("--vad/--no-vad", help="Skip silence with Silero VAD (both engines).")
 ]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="CPU threads (0 = automatic).")]
 
