@@ -53,6 +53,8 @@ def test_write_outputs_is_atomic_and_json_round_trips(tmp_path):
     paths = write_outputs(t, tmp_path / "o", "x", ("json", "txt"))
     assert [p.name for p in paths] == ["x.json", "x.txt"]
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["x.json", "x.txt"]
+    # Readable by other users sharing a spool (mkstemp alone would leave 0600).
+    assert paths[0].stat().st_mode & 0o044 == 0o044
     import json
 
     assert Transcript.from_dict(json.loads(paths[0].read_text())) == t

@@ -72,10 +72,22 @@ RENDERERS: dict[str, Callable[[Transcript], str]] = {
 }
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files 0600; results and status.json must be readable by the other programs
+# sharing a spool, so they get the usual permissions of a new file.
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write text to path via a temp file in the same folder and a rename."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             fh.flush()
