@@ -13,9 +13,14 @@ from whisper_cli.options import TranscribeOptions
 from whisper_cli.transcribe import transcribe_file
 from whisper_cli.wer import normalize, word_errors
 
-CONFIGS = [("faster", "int8", "tiny.en"), ("faster", "float32", "tiny.en"),
-           ("openai", "float32", "tiny.en"), ("faster", "int8", "base"),
-           ("faster", "float32", "base"), ("openai", "float32", "base")]
+CONFIGS = [
+    ("faster", "int8", "tiny.en"),
+    ("faster", "float32", "tiny.en"),
+    ("openai", "float32", "tiny.en"),
+    ("faster", "int8", "base"),
+    ("faster", "float32", "base"),
+    ("openai", "float32", "base"),
+]
 
 
 def main() -> None:
@@ -30,10 +35,13 @@ def main() -> None:
             errors = sum(word_errors(r, h) for r, h in pairs)
             words = sum(len(normalize(r)) for r, _ in pairs)
             rows.append([engine, compute, model, lang, len(pairs), words, errors / words])
-    table("Accuracy on the real recordings (corpus WER)",
-          ["engine", "compute", "model", "lang", "files", "words", "WER"], rows,
-          "Lower case, punctuation stripped, numbers 0-99 and ordinals spelled out; beam 5.",
-          name="accuracy")
+    table(
+        "Accuracy on the real recordings (corpus WER)",
+        ["engine", "compute", "model", "lang", "files", "words", "WER"],
+        rows,
+        "Lower case, punctuation stripped, numbers 0-99 and ordinals spelled out; beam 5.",
+        name="accuracy",
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,11 @@ sys.path.insert(0, str(ROOT))
 
 def speech(lang: str = "en") -> list[tuple[Path, str]]:
     entries = json.loads((SPEECH / "MANIFEST.json").read_text())
-    return [(SPEECH / e["file"], (SPEECH / f"{e['name']}.txt").read_text().strip())
-            for e in entries if e["lang"] == lang]
+    return [
+        (SPEECH / e["file"], (SPEECH / f"{e['name']}.txt").read_text().strip())
+        for e in entries
+        if e["lang"] == lang
+    ]
 
 
 def long_recording(seconds: float, path: Path) -> tuple[Path, str]:
@@ -66,8 +69,12 @@ def run_json(cmd: list[str], env: dict | None = None) -> dict:
 def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of a command, via GNU time."""
     t0 = time.perf_counter()
-    out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True,
-                         env={**os.environ, **(env or {})})
+    out = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *cmd],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(f"{cmd} failed:\n{out.stderr[-2000:]}")
@@ -90,14 +97,30 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {date.today()}"
 
 
-def table(title: str, header: list[str], rows: list[list[object]], notes: str = "",
-          name: str | None = None) -> str:
+def table(
+    title: str,
+    header: list[str],
+    rows: list[list[object]],
+    notes: str = "",
+    name: str | None = None,
+) -> str:
     def fmt(v: object) -> str:
-        return f"{v:.3g}" if isinstance(v, float) and abs(v) < 100 else \
-            f"{v:.0f}" if isinstance(v, float) else str(v)
+        return (
+            f"{v:.3g}"
+            if isinstance(v, float) and abs(v) < 100
+            else f"{v:.0f}"
+            if isinstance(v, float)
+            else str(v)
+        )
 
-    lines = [f"### {title}", "", f"Machine: {machine()}. Command: `{' '.join(sys.argv)}`", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [
+        f"### {title}",
+        "",
+        f"Machine: {machine()}. Command: `{' '.join(sys.argv)}`",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
     if notes:
         lines += ["", notes]

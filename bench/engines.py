@@ -30,21 +30,50 @@ def main() -> None:
     results: dict[tuple[str, str], list[dict]] = {c: [] for c in CONFIGS}
     for _ in range(args.runs):
         for engine, compute in CONFIGS:
-            results[(engine, compute)].append(run_json(
-                [sys.executable, str(ROOT / "bench" / "transcribe_once.py"), engine, args.model,
-                 compute, str(wav)]))
+            results[(engine, compute)].append(
+                run_json(
+                    [
+                        sys.executable,
+                        str(ROOT / "bench" / "transcribe_once.py"),
+                        engine,
+                        args.model,
+                        compute,
+                        str(wav),
+                    ]
+                )
+            )
     base = median([r["transcribe_s"] for r in results[("wt-openai", "float32")]])
     rows = []
     for (engine, compute), runs in results.items():
         t = median([r["transcribe_s"] for r in runs])
-        rows.append([engine.removeprefix("wt-"), compute, t, t / runs[0]["duration"],
-                     base / t, median([r["load_s"] for r in runs]),
-                     median([r["rss_mb"] for r in runs]), wer(ref, runs[0]["text"])])
-    table(f"Engines, model {args.model}, {args.seconds:.0f} s of real speech, beam 5",
-          ["engine", "compute", "transcribe s (median)", "RTF", "speed-up vs openai",
-           "load s", "peak RSS MB", "WER"], rows,
-          f"{args.runs} runs each, alternated, fresh process per run; WER normalised "
-          "(lower case, punctuation stripped, numbers spelled).")
+        rows.append(
+            [
+                engine.removeprefix("wt-"),
+                compute,
+                t,
+                t / runs[0]["duration"],
+                base / t,
+                median([r["load_s"] for r in runs]),
+                median([r["rss_mb"] for r in runs]),
+                wer(ref, runs[0]["text"]),
+            ]
+        )
+    table(
+        f"Engines, model {args.model}, {args.seconds:.0f} s of real speech, beam 5",
+        [
+            "engine",
+            "compute",
+            "transcribe s (median)",
+            "RTF",
+            "speed-up vs openai",
+            "load s",
+            "peak RSS MB",
+            "WER",
+        ],
+        rows,
+        f"{args.runs} runs each, alternated, fresh process per run; WER normalised "
+        "(lower case, punctuation stripped, numbers spelled).",
+    )
 
 
 if __name__ == "__main__":

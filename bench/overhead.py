@@ -1,6 +1,6 @@
 """Overhead: `wt transcribe` vs a bare faster-whisper script, and `wt --help` start-up.
 
-  python bench/overhead.py [--model tiny.en] [--runs 5]
+python bench/overhead.py [--model tiny.en] [--runs 5]
 """
 
 from __future__ import annotations
@@ -22,11 +22,24 @@ def main() -> None:
     wav, _ = long_recording(60, tmp / "one-minute.wav")
     wt = str(Path(sys.executable).parent / "wt")
     cmds = {
-        "wt transcribe (CLI, all 5 formats)": [wt, "transcribe", str(wav), "-m", args.model,
-                                               "-o", str(tmp / "out"), "-q"],
-        "bare faster-whisper script": [sys.executable, str(ROOT / "bench" /
-                                                           "transcribe_once.py"),
-                                       "bare-faster", args.model, "int8", str(wav)],
+        "wt transcribe (CLI, all 5 formats)": [
+            wt,
+            "transcribe",
+            str(wav),
+            "-m",
+            args.model,
+            "-o",
+            str(tmp / "out"),
+            "-q",
+        ],
+        "bare faster-whisper script": [
+            sys.executable,
+            str(ROOT / "bench" / "transcribe_once.py"),
+            "bare-faster",
+            args.model,
+            "int8",
+            str(wav),
+        ],
     }
     walls: dict[str, list[float]] = {k: [] for k in cmds}
     rss: dict[str, list[float]] = {k: [] for k in cmds}
@@ -36,14 +49,18 @@ def main() -> None:
             walls[name].append(w)
             rss[name].append(r)
     bare = median(walls["bare faster-whisper script"])
-    rows = [[name, median(walls[name]), median(walls[name]) / bare - 1, median(rss[name])]
-            for name in cmds]
+    rows = [
+        [name, median(walls[name]), median(walls[name]) / bare - 1, median(rss[name])]
+        for name in cmds
+    ]
     helps = [timed([wt, "--help"])[0] for _ in range(args.runs)]
     rows.append(["wt --help", median(helps), "", ""])
-    table(f"Overhead, model {args.model}, 60 s of real speech, process wall time",
-          ["command", "wall s (median)", "overhead vs bare", "peak RSS MB"], rows,
-          f"{args.runs} runs each, alternated; wall time includes interpreter start and model "
-          "load.")
+    table(
+        f"Overhead, model {args.model}, 60 s of real speech, process wall time",
+        ["command", "wall s (median)", "overhead vs bare", "peak RSS MB"],
+        rows,
+        f"{args.runs} runs each, alternated; wall time includes interpreter start and model load.",
+    )
 
 
 if __name__ == "__main__":

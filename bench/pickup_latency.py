@@ -23,8 +23,11 @@ def measure(spool: Path, clip: Path, drops: int) -> list[float]:
         name = f"d{i:03d}.wav"
         t_drop = drop(clip, spool / "inbox", name)
         while True:
-            done = [s for s in statuses(spool) if s["input"]["name"] == name
-                    and s["state"] in ("completed", "failed")]
+            done = [
+                s
+                for s in statuses(spool)
+                if s["input"]["name"] == name and s["state"] in ("completed", "failed")
+            ]
             if done:
                 break
             time.sleep(0.01)
@@ -40,9 +43,13 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     clip = write_wav(np.zeros(SR, np.float32), tmp / "silence.wav")
     rows = []
-    for label, extra in (("inotify", []), (f"--poll, interval {args.poll_interval} s",
-                                           ["--poll", "--poll-interval",
-                                            str(args.poll_interval)])):
+    for label, extra in (
+        ("inotify", []),
+        (
+            f"--poll, interval {args.poll_interval} s",
+            ["--poll", "--poll-interval", str(args.poll_interval)],
+        ),
+    ):
         spool = tmp / label.split()[0].strip("-")
         proc = start_daemon(spool, *extra, model="tiny.en")
         try:
@@ -53,11 +60,14 @@ def main() -> None:
             proc.wait()
         p95 = lat[int(round(0.95 * (len(lat) - 1)))]
         rows.append([label, statistics.median(lat) * 1000, p95 * 1000, max(lat) * 1000])
-    table(f"Pickup latency over {args.drops} drops (rename into inbox -> processing)",
-          ["watch", "median ms", "p95 ms", "max ms"], rows,
-          "Latency is status.json `started_at` minus the time of the rename, on one host; "
-          "each drop waits for the previous job to finish, so it measures pickup, not queueing.",
-          name="pickup_latency")
+    table(
+        f"Pickup latency over {args.drops} drops (rename into inbox -> processing)",
+        ["watch", "median ms", "p95 ms", "max ms"],
+        rows,
+        "Latency is status.json `started_at` minus the time of the rename, on one host; "
+        "each drop waits for the previous job to finish, so it measures pickup, not queueing.",
+        name="pickup_latency",
+    )
 
 
 if __name__ == "__main__":

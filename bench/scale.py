@@ -1,6 +1,6 @@
 """Scale: wall time and peak RSS against audio length (1, 5, 20, 60 min of real speech).
 
-  python bench/scale.py [--minutes 1 5 20 60] [--model tiny.en]
+python bench/scale.py [--minutes 1 5 20 60] [--model tiny.en]
 """
 
 from __future__ import annotations
@@ -22,15 +22,34 @@ def main() -> None:
     rows = []
     for minutes in args.minutes:
         wav, _ = long_recording(minutes * 60, tmp / f"{minutes}min.wav")
-        r = run_json([sys.executable, str(ROOT / "bench" / "transcribe_once.py"), "wt-faster",
-                      args.model, "int8", str(wav)])
-        rows.append([minutes, r["transcribe_s"], r["transcribe_s"] / r["duration"],
-                     r["rss_mb"], r["load_s"]])
+        r = run_json(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "transcribe_once.py"),
+                "wt-faster",
+                args.model,
+                "int8",
+                str(wav),
+            ]
+        )
+        rows.append(
+            [
+                minutes,
+                r["transcribe_s"],
+                r["transcribe_s"] / r["duration"],
+                r["rss_mb"],
+                r["load_s"],
+            ]
+        )
         wav.unlink()
-    table(f"Scale: faster engine, model {args.model}, int8, beam 5",
-          ["audio min", "transcribe s", "RTF", "peak RSS MB", "load s"], rows,
-          "One fresh process per length. The decoded audio is held in memory as float32 "
-          "(3.8 MB per minute); everything else is per 30 s window.", name="scale")
+    table(
+        f"Scale: faster engine, model {args.model}, int8, beam 5",
+        ["audio min", "transcribe s", "RTF", "peak RSS MB", "load s"],
+        rows,
+        "One fresh process per length. The decoded audio is held in memory as float32 "
+        "(3.8 MB per minute); everything else is per 30 s window.",
+        name="scale",
+    )
 
 
 if __name__ == "__main__":

@@ -38,10 +38,11 @@ def make_clips(n: int, out: Path) -> list[Path]:
 
 def start_daemon(spool: Path, *args: str, model: str) -> subprocess.Popen:
     wt = str(Path(sys.executable).parent / "wt")
-    proc = subprocess.Popen([wt, "daemon", "--spool", str(spool), "-m", model, "-f", "json",
-                             *args], stderr=subprocess.DEVNULL)
-    while not list((spool / "daemons").glob("*.json")) if (spool / "daemons").exists() \
-            else True:
+    proc = subprocess.Popen(
+        [wt, "daemon", "--spool", str(spool), "-m", model, "-f", "json", *args],
+        stderr=subprocess.DEVNULL,
+    )
+    while not list((spool / "daemons").glob("*.json")) if (spool / "daemons").exists() else True:
         time.sleep(0.05)
     return proc
 
@@ -111,18 +112,37 @@ def main() -> None:
     wt = str(Path(sys.executable).parent / "wt")
     t0 = time.perf_counter()
     for c in clips:
-        subprocess.run([wt, "transcribe", str(c), "-m", args.model, "-f", "json", "-q",
-                        "-o", str(tmp / "per-job")], check=True)
+        subprocess.run(
+            [
+                wt,
+                "transcribe",
+                str(c),
+                "-m",
+                args.model,
+                "-f",
+                "json",
+                "-q",
+                "-o",
+                str(tmp / "per-job"),
+            ],
+            check=True,
+        )
     per_job = time.perf_counter() - t0
 
-    rows = [["direct, in process (model loaded once)", direct, 1.0, audio_s / direct],
-            [f"wt daemon, {args.workers} worker(s)", daemon, daemon / direct, audio_s / daemon],
-            ["a process per job (model load each time)", per_job, per_job / direct,
-             audio_s / per_job]]
-    table(f"Spool throughput: {args.clips} clips of 3-10 s ({audio_s:.0f} s of audio), "
-          f"model {args.model}", ["how", "wall s", "vs direct", "audio s per wall s"], rows,
-          "Daemon time runs from the first drop to the last `completed` status, after one "
-          "warm-up job (the model stays loaded, as in production).", name="spool_throughput")
+    rows = [
+        ["direct, in process (model loaded once)", direct, 1.0, audio_s / direct],
+        [f"wt daemon, {args.workers} worker(s)", daemon, daemon / direct, audio_s / daemon],
+        ["a process per job (model load each time)", per_job, per_job / direct, audio_s / per_job],
+    ]
+    table(
+        f"Spool throughput: {args.clips} clips of 3-10 s ({audio_s:.0f} s of audio), "
+        f"model {args.model}",
+        ["how", "wall s", "vs direct", "audio s per wall s"],
+        rows,
+        "Daemon time runs from the first drop to the last `completed` status, after one "
+        "warm-up job (the model stays loaded, as in production).",
+        name="spool_throughput",
+    )
     print(f"median clip {median([len(decode(c)) / SR for c in clips]):.1f} s")
 
 

@@ -1,7 +1,7 @@
 """One transcription in a fresh process; prints JSON with timings, peak RSS and the text.
 
-  python bench/transcribe_once.py ENGINE MODEL COMPUTE_TYPE FILE [BEAM]
-  ENGINE: wt-faster | wt-openai | bare-faster (faster-whisper called directly)
+python bench/transcribe_once.py ENGINE MODEL COMPUTE_TYPE FILE [BEAM]
+ENGINE: wt-faster | wt-openai | bare-faster (faster-whisper called directly)
 """
 
 from __future__ import annotations
@@ -34,16 +34,25 @@ def main() -> None:
         from whisper_cli.options import TranscribeOptions
         from whisper_cli.transcribe import transcribe_file
 
-        opts = TranscribeOptions(model=model, engine=engine.removeprefix("wt-"),
-                                 compute_type=compute, beam_size=beam)
+        opts = TranscribeOptions(
+            model=model, engine=engine.removeprefix("wt-"), compute_type=compute, beam_size=beam
+        )
         load_engine(opts)
         t1 = time.perf_counter()
         t, _, _ = transcribe_file(Path(path), opts)
         text, duration = t.text, t.duration
     t2 = time.perf_counter()
-    print(json.dumps({"load_s": t1 - t0, "transcribe_s": t2 - t1, "duration": duration,
-                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "text": text}))
+    print(
+        json.dumps(
+            {
+                "load_s": t1 - t0,
+                "transcribe_s": t2 - t1,
+                "duration": duration,
+                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "text": text,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

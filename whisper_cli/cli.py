@@ -622,9 +622,17 @@ def status(
 
 
 def _print_jobs(jobs) -> None:
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("job", "state", "progress", "input", "language", "created", "error")
+    table = Table(
+        Column("job", no_wrap=True),
+        Column("state", no_wrap=True),
+        "progress",
+        Column("input", overflow="fold", max_width=40),
+        "lang",
+        Column("created (UTC)", no_wrap=True),
+        Column("error", overflow="fold"),
+    )
     colors = {"completed": "green", "failed": "red", "canceled": "yellow", "processing": "cyan"}
     for j in jobs:
         p = j.progress
@@ -635,7 +643,7 @@ def _print_jobs(jobs) -> None:
             prog,
             j.input.name,
             j.language or "",
-            j.created_at,
+            j.created_at[:19].replace("T", " "),
             j.error.message if j.error else "",
         )
     Console().print(table)
@@ -719,8 +727,11 @@ def clean(
 def health(
     spool: SpoolOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
-    this_host: Annotated[bool, typer.Option(
-        "--this-host", help="Only count daemons on this host (a container's own check).")
+    this_host: Annotated[
+        bool,
+        typer.Option(
+            "--this-host", help="Only count daemons on this host (a container's own check)."
+        ),
     ] = False,
 ) -> None:
     """Exit 0 when a live daemon serves the spool; say what is seen."""
