@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,14 @@ from spool.heartbeat import (
     remove_heartbeat,
     write_heartbeat,
 )
-from spool.inbox import Readiness, inbox_candidates, intake, recover_staging
+from spool.inbox import (
+    Readiness,
+    find_sidecar,
+    inbox_candidates,
+    intake,
+    read_sidecar,
+    recover_staging,
+)
 from spool.layout import CANCEL, CLAIM, HOST, Layout, utcnow
 from spool.status import (
     CANCELED,
@@ -49,6 +56,7 @@ from spool.worker import worker_main
 from whisper_cli import __version__
 from whisper_cli.options import TranscribeOptions
 
+CREATE_GRACE = 0.05  # seconds to wait for an open event after a create event
 NO_EVENT_FILESYSTEMS = {
     "nfs",
     "nfs4",
@@ -141,7 +149,15 @@ class Daemon:
         self.layout = Layout(config.spool)
         self.log = Log(config.log_format)
         self.id = new_daemon_id()
-        self.events: queue.Queue[str] = queue.Queue()
+        self.events: queue.Queue[tuple[str, str]] = queue.Queue()
+        # Names that appeared without being opened for writing: linked or moved in from
+        # another folder (sftp's link+unlink, mv), so complete. Decided after CREATE_GRACE.
+        self.created: dict[str, float] = {}
+        # The observer thread writes a byte here so the loop can wait on inbox events and
+        # worker messages at once, and react to either without a polling delay.
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
         self.readiness = Readiness(config.settle)
         self.recheck: dict[str, float] = {}
         self.pending: set[str] = set()
@@ -210,12 +226,26 @@ class Daemon:
         from watchdog.observers import Observer
 
         events = self.events
+        inbox = os.fsencode(self.layout.inbox)
+        wake = self.wake_w
+
+        def put(item: tuple[str, str]) -> None:
+            events.put(item)
+            try:
+                os.write(wake, b"\0")
+            except BlockingIOError:
+                pass  # the pipe is full: the loop is already due to wake
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:
-                for p in (getattr(event, "dest_path", ""), event.src_path):
-                    if p:
-                        events.put(os.path.basename(os.fsdecode(p)))
+                if event.is_directory:
+                    return
+                src = os.fsencode(event.src_path)
+                dest = os.fsencode(getattr(event, "dest_path", "") or b"")
+                if event.event_type == "moved" and os.path.dirname(dest) == inbox:
+                    put(("moved", os.path.basename(os.fsdecode(dest))))
+                kind = {"created": "created", "moved": "gone"}.get(event.event_type, "written")
+                put((kind, os.path.basename(os.fsdecode(src))))
 
         self.observer = Observer()
         self.observer.schedule(Handler(), str(self.layout.inbox), recursive=False)
@@ -273,7 +303,7 @@ class Daemon:
                     for slot in running:
                         self._kill_and_replace(slot, requeue="daemon stopped before it finished")
                     return
-            names = self._wait_events(0.1)
+            names = self._wait_events(0.25)
             if not self.stopping:
                 full_scan = self._due("inbox", self.cfg.poll_interval if polling else 5.0)
                 self._take_from_inbox(names, full_scan)
@@ -289,13 +319,37 @@ class Daemon:
                 self._recover_dead()
 
     def _wait_events(self, timeout: float) -> set[str]:
-        names: set[str] = set()
+        """Names touched since the last call; classifies how each arrived."""
+        waitables: list[Any] = [self.wake_r, *(s.conn for s in self.slots)]
+        wait(waitables, CREATE_GRACE if self.created else timeout)
         try:
-            names.add(self.events.get(timeout=timeout))
+            while os.read(self.wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        batch: list[tuple[str, str]] = []
+        try:
             while True:
-                names.add(self.events.get_nowait())
+                batch.append(self.events.get_nowait())
         except queue.Empty:
             pass
+        names: set[str] = set()
+        for kind, name in batch:
+            names.add(name)
+            if kind == "moved":
+                self.readiness.renamed.add(name)
+            elif kind == "created":
+                self.created[name] = time.monotonic()
+            else:  # opened, modified or closed: written in place, so the settle rule applies
+                self.created.pop(name, None)
+        now = time.monotonic()
+        for name, seen in list(self.created.items()):
+            if now - seen >= CREATE_GRACE:
+                # open(O_CREAT) queues IN_OPEN right behind IN_CREATE; none came, so the
+                # name was made by link() or a rename from outside the inbox.
+                del self.created[name]
+                self.readiness.renamed.add(name)
+                names.add(name)
         return names
 
     # ---- intake ----------------------------------------------------------------------
@@ -308,7 +362,9 @@ class Daemon:
             wanted = names | due
             paths = [p for p in inbox_candidates(self.layout) if p.name in wanted] if wanted else []
         for path in paths:
-            ready, again = self.readiness.check(path, now)
+            sidecar = find_sidecar(path)
+            declared = read_sidecar(sidecar).size if sidecar else None
+            ready, again = self.readiness.check(path, now, declared)
             if not ready:
                 if again is not None:
                     self.recheck[path.name] = again
@@ -341,6 +397,10 @@ class Daemon:
                 self.pending.add(job_id)
             else:
                 self.finished.add(job_id)
+        if full_scan:
+            # After the checks: a temp file seen now is recognised by its inode next scan.
+            self.readiness.note_scan(self.layout.inbox)
+
 
     # ---- jobs ------------------------------------------------------------------------
     def _scan_jobs(self) -> None:

@@ -1,10 +1,13 @@
 """The inbox: when a dropped file is complete, and how it becomes a job.
 
-A file is complete when its name is final (not `.x`, `*.part`, `*.tmp`, `*.partial`, ...)
-and either it was finalized by a rename or link (its ctime is later than its mtime, which
-catches `mv`, rsync's rename and sftp's link+unlink even on a polling observer) or it has not
-been modified for the settle time (a file written in place). Close events are not trusted:
-a writer may close and reopen, and polling observers and NFS send none.
+A file is complete when its name is final (not `.x`, `*.part`, `*.tmp`, `*.partial`, ...) and
+one of these holds:
+- it was renamed into its final name: an inotify move event, or (when polling) its inode was
+  seen under a temporary name in an earlier scan, or its ctime is later than its mtime (a
+  rename or link after the last write, when the clock ticked in between);
+- its sidecar declares a `size` and the file has exactly that size;
+- it has not changed for the settle time (a file written in place).
+Close events are not trusted: a writer may close and reopen, and polling and NFS send none.
 """
 
 from __future__ import annotations
@@ -40,11 +43,11 @@ from spool.status import (
     write_json_atomic,
     write_status,
 )
-from whisper_cli.errors import InvalidOptions, WtError
+from whisper_cli.errors import IncompleteInput, InvalidOptions, WtError
 from whisper_cli.options import TranscribeOptions
 
 MAX_SIDECAR_BYTES = 64 * 1024
-SIDECAR_KEYS = {"id", "name", "options", "metadata"}
+SIDECAR_KEYS = {"id", "name", "size", "options", "metadata"}
 
 
 @dataclass
@@ -53,14 +56,32 @@ class Readiness:
 
     settle: float
     seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+    renamed: set[str] = field(default_factory=set)  # names that arrived by a move event
+    temp_inodes: set[int] = field(default_factory=set)  # inodes seen under temporary names
 
-    def check(self, path: Path, now: float | None = None) -> tuple[bool, float | None]:
+    def note_scan(self, inbox: Path) -> None:
+        """Remember the inodes of temporary names, to recognise them after their rename."""
+        inodes = set()
+        try:
+            with os.scandir(inbox) as entries:
+                for entry in entries:
+                    if is_temp_name(entry.name):
+                        try:
+                            inodes.add(entry.inode())
+                        except OSError:
+                            pass
+        except FileNotFoundError:
+            pass
+        self.temp_inodes = inodes
+
+    def check(self, path: Path, now: float | None = None,
+              declared_size: int | None = None) -> tuple[bool, float | None]:
         """(ready, when to look again). Never opens the file."""
         now = time.time() if now is None else now
         try:
             st = os.lstat(path)
         except FileNotFoundError:
-            self.seen.pop(path.name, None)
+            self.forget(path.name)
             return False, None
         if not stat.S_ISREG(st.st_mode):
             # Symlinks, FIFOs, devices, folders: taken (and refused) once they stop changing.
@@ -68,15 +89,19 @@ class Readiness:
         sig = (st.st_size, st.st_mtime_ns)
         previous = self.seen.get(path.name)
         self.seen[path.name] = sig
+        if declared_size is not None and st.st_size == declared_size:
+            return True, None
         if previous is not None and previous != sig:
             return False, now + self.settle  # still growing
-        finalized = st.st_ctime_ns > st.st_mtime_ns
-        if finalized or now - st.st_mtime >= self.settle:
+        renamed = path.name in self.renamed or st.st_ino in self.temp_inodes or \
+            st.st_ctime_ns > st.st_mtime_ns
+        if renamed or now - st.st_mtime >= self.settle:
             return True, None
         return False, st.st_mtime + self.settle
 
     def forget(self, name: str) -> None:
         self.seen.pop(name, None)
+        self.renamed.discard(name)
 
 
 def inbox_candidates(layout: Layout) -> list[Path]:
@@ -98,6 +123,7 @@ def find_sidecar(audio: Path) -> Path | None:
 class Sidecar:
     job_id: str | None = None
     name: str | None = None
+    size: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -118,7 +144,7 @@ def read_sidecar(path: Path) -> Sidecar:
     if not isinstance(data, dict):
         return Sidecar(error=f"sidecar {path.name} must be a JSON object")
     unknown = sorted(set(data) - SIDECAR_KEYS)
-    job_id, name = data.get("id"), data.get("name")
+    job_id, name, size = data.get("id"), data.get("name"), data.get("size")
     options, metadata = data.get("options", {}), data.get("metadata", {})
     if unknown:
         known = ", ".join(sorted(SIDECAR_KEYS))
@@ -130,10 +156,12 @@ def read_sidecar(path: Path) -> Sidecar:
         )
     elif name is not None and not (isinstance(name, str) and 0 < len(name) <= 1024):
         error = "sidecar name must be a non-empty string"
+    elif size is not None and (type(size) is not int or size < 0):
+        error = "sidecar size must be a whole number of bytes"
     elif not isinstance(options, dict) or not isinstance(metadata, dict):
         error = "sidecar options and metadata must be JSON objects"
     else:
-        return Sidecar(job_id, name, options, metadata)
+        return Sidecar(job_id, name, size, options, metadata)
     return Sidecar(error=error)
 
 
@@ -150,6 +178,10 @@ def intake(
     job_id = new_job_id()
     if sidecar.error:
         error = InvalidOptions(sidecar.error, "see the README's spool protocol section")
+    elif sidecar.size is not None and _size(path) != sidecar.size:
+        error = IncompleteInput(
+            f"{sidecar.name or path.name}: has {_size(path)} bytes, its sidecar declares "
+            f"{sidecar.size}", "the upload was cut short; send the file again")
     elif sidecar.job_id:
         if os.path.lexists(layout.jobs / sidecar.job_id) or os.path.lexists(
             layout.staging / sidecar.job_id
@@ -279,6 +311,10 @@ def recover_staging(layout: Layout, max_input_bytes: int, older_than: float = 30
         except (OSError, ValueError, KeyError):
             continue
     return count
+
+
+def _size(path: Path) -> int:
+    return os.lstat(path).st_size
 
 
 def _recent(path: Path, settle: float) -> bool:

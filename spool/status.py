@@ -111,12 +111,13 @@ class JobStatus:
         return self
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+def write_json_atomic(path: Path, data: Any, durable: bool = True) -> None:
+    write_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n", durable)
 
 
-def write_status(job_dir: Path, status: JobStatus) -> None:
-    write_json_atomic(job_dir / STATUS, status.to_dict())
+def write_status(job_dir: Path, status: JobStatus, durable: bool = True) -> None:
+    """durable=False for progress updates: state changes are always synced to disk."""
+    write_json_atomic(job_dir / STATUS, status.to_dict(), durable)
 
 
 def read_status(job_dir: Path) -> JobStatus | None:

@@ -70,7 +70,7 @@ def run_job(job_dir: Path, parent_pid: int | None = None) -> str:
         )
         status.advance(status.state)
         try:
-            write_status(job_dir, status)
+            write_status(job_dir, status, durable=False)
         except OSError:
             pass  # progress is best effort; the final state is what must land
 

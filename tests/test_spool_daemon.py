@@ -418,3 +418,58 @@ def test_companions_submit_wait_result_status_clean(daemon_factory, spool_dir):
     assert bad.returncode != 0 and "unknown language" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert sys.executable  # the companions ran with the same interpreter
+
+
+def test_renamed_linked_and_moved_in_files_are_taken_at_once(daemon_factory, tmp_path):
+    d = daemon_factory("--settle", "5")
+    wav, _ = speech_files("en")[0]
+    inbox = d.spool / "inbox"
+
+    def taken_within(name: str, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if d.job_by_input(name):
+                return True
+            time.sleep(0.01)
+        return False
+
+    # Written and renamed within one clock tick: the timestamps cannot tell, the event can.
+    (inbox / ".quick.tmp").write_bytes(wav.read_bytes())
+    os.rename(inbox / ".quick.tmp", inbox / "quick.wav")
+    assert taken_within("quick.wav", 1.0)
+    # sftp style: hard link into the inbox, then unlink the upload's temp name.
+    (tmp_path / "upload.tmp").write_bytes(wav.read_bytes())
+    os.link(tmp_path / "upload.tmp", inbox / "linked.wav")
+    os.unlink(tmp_path / "upload.tmp")
+    assert taken_within("linked.wav", 1.0)
+    # mv from another folder on the same filesystem.
+    (tmp_path / "other.wav").write_bytes(wav.read_bytes())
+    os.rename(tmp_path / "other.wav", inbox / "moved.wav")
+    assert taken_within("moved.wav", 1.0)
+    # Written in place and closed: only after the settle time.
+    t0 = time.monotonic()
+    (inbox / "inplace.wav").write_bytes(wav.read_bytes())
+    assert not taken_within("inplace.wav", 2.0)
+    assert taken_within("inplace.wav", 6.0) and time.monotonic() - t0 >= 4.9
+    for name in ("quick.wav", "linked.wav", "moved.wav", "inplace.wav"):
+        assert d.wait_state(name)["state"] == "completed"
+
+
+def test_polling_takes_submitted_files_at_once_and_checks_declared_size(daemon_factory,
+                                                                        tmp_path):
+    d = daemon_factory("--poll", "--poll-interval", "0.2", "--settle", "4")
+    wav, _ = speech_files("en")[0]
+    t0 = time.monotonic()
+    job_id = run_wt("submit", wav, "--spool", d.spool).stdout.strip()
+    d.wait_for(lambda: (d.spool / "jobs" / job_id).exists(), timeout=10, interval=0.01)
+    assert time.monotonic() - t0 < 2.5  # includes the companion's own start-up
+    assert "watch=poll" in d.log.read_text()
+
+    # A sidecar that declares more bytes than arrive: taken after the settle time, and failed.
+    inbox = d.spool / "inbox"
+    (inbox / "cut.wav.json").write_text(json.dumps({"size": wav.stat().st_size + 1000}))
+    (inbox / "cut.wav").write_bytes(wav.read_bytes())
+    job = d.wait_state("cut.wav", timeout=30)
+    assert job["state"] == "failed" and job["error"]["type"] == "incomplete_input", job
+    assert "declares" in job["error"]["message"]
+    assert d.wait_state(wav.name)["state"] == "completed"

@@ -39,6 +39,12 @@ class InputRefused(WtError):
     kind = "input_refused"
 
 
+class IncompleteInput(WtError):
+    """A spool input smaller or larger than the size its sidecar declared."""
+
+    kind = "incomplete_input"
+
+
 class InvalidOptions(WtError):
     kind = "invalid_options"
 
