@@ -20,6 +20,11 @@ def main() -> None:
     beam = int(sys.argv[5]) if len(sys.argv) > 5 else 5
     t0 = time.perf_counter()
     if engine == "bare-faster":
+        # Same CTranslate2 backend as wt picks (see engines/faster.py), so that only
+        # wt's own overhead is compared.
+        from whisper_cli.engines.faster import prefer_fast_cpu_backend
+
+        prefer_fast_cpu_backend()
         from faster_whisper import WhisperModel
 
         from whisper_cli.models import resolve_ct2
