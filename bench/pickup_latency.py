@@ -36,9 +36,12 @@ def measure(spool: Path, clip: Path, drops: int, how) -> list[float]:
         name = f"d{i:03d}-{how.__name__[:6]}.wav"
         t_drop = how(spool, clip, name)
         while True:
-            done = [s for s in statuses(spool)
-                    if (s["input"]["name"] == name or s["job_id"] == name[:-4])
-                    and s["state"] in ("completed", "failed")]
+            done = [
+                s
+                for s in statuses(spool)
+                if (s["input"]["name"] == name or s["job_id"] == name[:-4])
+                and s["state"] in ("completed", "failed")
+            ]
             if done:
                 break
             time.sleep(0.005)
@@ -55,12 +58,12 @@ def main() -> None:
     clip = write_wav(np.zeros(SR, np.float32), tmp / "silence.wav")
     rows = []
     polling = ["--poll", "--poll-interval", str(args.poll_interval)]
-    cases = [("inotify", [], rename_drop, "write .x.tmp, rename"),
-             ("inotify", [], submit_drop, "wt submit (sidecar with size)"),
-             (f"poll {args.poll_interval} s", polling, submit_drop,
-              "wt submit (sidecar with size)"),
-             (f"poll {args.poll_interval} s", polling, rename_drop,
-              "write .x.tmp, rename (no sidecar)")]
+    cases = [
+        ("inotify", [], rename_drop, "write .x.tmp, rename"),
+        ("inotify", [], submit_drop, "wt submit (sidecar with size)"),
+        (f"poll {args.poll_interval} s", polling, submit_drop, "wt submit (sidecar with size)"),
+        (f"poll {args.poll_interval} s", polling, rename_drop, "write .x.tmp, rename (no sidecar)"),
+    ]
     for i, (watch, extra, how, label) in enumerate(cases):
         spool = tmp / f"spool{i}"
         proc = start_daemon(spool, *extra, model="tiny.en")
@@ -72,13 +75,16 @@ def main() -> None:
             proc.wait()
         p95 = lat[int(round(0.95 * (len(lat) - 1)))]
         rows.append([watch, label, statistics.median(lat) * 1000, p95 * 1000, max(lat) * 1000])
-    table(f"Pickup latency over {args.drops} drops (drop -> processing), settle 2 s",
-          ["watch", "producer", "median ms", "p95 ms", "max ms"], rows,
-          "Latency is status.json `started_at` minus the drop time, on one host; each drop "
-          "waits for the previous job to finish, so it measures pickup, not queueing. When "
-          "polling, a file renamed in between two scans without a sidecar `size` cannot be told "
-          "from one written in place, so it waits for the settle time.",
-          name="pickup_latency")
+    table(
+        f"Pickup latency over {args.drops} drops (drop -> processing), settle 2 s",
+        ["watch", "producer", "median ms", "p95 ms", "max ms"],
+        rows,
+        "Latency is status.json `started_at` minus the drop time, on one host; each drop "
+        "waits for the previous job to finish, so it measures pickup, not queueing. When "
+        "polling, a file renamed in between two scans without a sidecar `size` cannot be told "
+        "from one written in place, so it waits for the settle time.",
+        name="pickup_latency",
+    )
 
 
 if __name__ == "__main__":

@@ -401,7 +401,6 @@ class Daemon:
             # After the checks: a temp file seen now is recognised by its inode next scan.
             self.readiness.note_scan(self.layout.inbox)
 
-
     # ---- jobs ------------------------------------------------------------------------
     def _scan_jobs(self) -> None:
         """Find queued jobs (from any daemon or client) and cancel markers on queued jobs."""

@@ -74,8 +74,9 @@ class Readiness:
             pass
         self.temp_inodes = inodes
 
-    def check(self, path: Path, now: float | None = None,
-              declared_size: int | None = None) -> tuple[bool, float | None]:
+    def check(
+        self, path: Path, now: float | None = None, declared_size: int | None = None
+    ) -> tuple[bool, float | None]:
         """(ready, when to look again). Never opens the file."""
         now = time.time() if now is None else now
         try:
@@ -93,8 +94,11 @@ class Readiness:
             return True, None
         if previous is not None and previous != sig:
             return False, now + self.settle  # still growing
-        renamed = path.name in self.renamed or st.st_ino in self.temp_inodes or \
-            st.st_ctime_ns > st.st_mtime_ns
+        renamed = (
+            path.name in self.renamed
+            or st.st_ino in self.temp_inodes
+            or st.st_ctime_ns > st.st_mtime_ns
+        )
         if renamed or now - st.st_mtime >= self.settle:
             return True, None
         return False, st.st_mtime + self.settle
@@ -181,7 +185,9 @@ def intake(
     elif sidecar.size is not None and _size(path) != sidecar.size:
         error = IncompleteInput(
             f"{sidecar.name or path.name}: has {_size(path)} bytes, its sidecar declares "
-            f"{sidecar.size}", "the upload was cut short; send the file again")
+            f"{sidecar.size}",
+            "the upload was cut short; send the file again",
+        )
     elif sidecar.job_id:
         if os.path.lexists(layout.jobs / sidecar.job_id) or os.path.lexists(
             layout.staging / sidecar.job_id

@@ -267,12 +267,20 @@ def daemon_factory(spool_dir):
             d.proc.wait(10)
 
 
-def long_speech(seconds: float) -> np.ndarray:
-    """Real recordings joined with short pauses, cut to the given length."""
-    clips = [read_wav(f) for f, _ in speech_files("en")]
-    out, total = [], 0
-    while total < seconds * SR:
-        for c in clips:
-            out += [c, np.zeros(SR // 2, np.float32)]
-            total += len(c) + SR // 2
-    return np.concatenate(out)[: int(seconds * SR)]
+def long_speech(seconds: float, with_text: bool = False):
+    """Real recordings joined with half-second pauses, up to the given length (whole
+    recordings only when with_text, which also returns the reference text)."""
+    import itertools
+
+    clips = [(read_wav(f), ref) for f, ref in speech_files("en")]
+    out, refs, total = [], [], 0
+    for c, ref in itertools.cycle(clips):
+        if total >= seconds * SR or (with_text and total + len(c) > seconds * SR):
+            break
+        out += [c, np.zeros(SR // 2, np.float32)]
+        refs.append(ref)
+        total += len(c) + SR // 2
+    audio = np.concatenate(out)
+    if with_text:
+        return audio, " ".join(refs)
+    return audio[: int(seconds * SR)]

@@ -455,8 +455,7 @@ def test_renamed_linked_and_moved_in_files_are_taken_at_once(daemon_factory, tmp
         assert d.wait_state(name)["state"] == "completed"
 
 
-def test_polling_takes_submitted_files_at_once_and_checks_declared_size(daemon_factory,
-                                                                        tmp_path):
+def test_polling_takes_submitted_files_at_once_and_checks_declared_size(daemon_factory, tmp_path):
     d = daemon_factory("--poll", "--poll-interval", "0.2", "--settle", "4")
     wav, _ = speech_files("en")[0]
     t0 = time.monotonic()
