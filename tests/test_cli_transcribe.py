@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from conftest import SR, encode, espeak, long_speech, read_wav, run_wt, speech_files
 
+from whisper_cli.audio import chunks
+from whisper_cli.transcribe import CHUNK_SEARCH_SECONDS, CHUNK_SECONDS
 from whisper_cli.wer import normalize, word_errors
 
 # Measured on the 8 English recordings (2026-11-24): corpus WER 0.19 with tiny.en, 0.18 with
@@ -307,9 +309,15 @@ def test_long_recordings_stitch_pieces_and_keep_memory_flat(tmp_path):
         assert all(a["start"] <= b["start"] for a, b in zip(segs, segs[1:]))
         assert [s["id"] for s in segs] == list(range(len(segs)))
         # Pieces are cut in pauses and stitched: speech runs throughout, so a lost piece or
-        # seam shows as a long gap between segments.
-        gaps = [b["start"] - a["end"] for a, b in zip(segs, segs[1:])]
-        assert max(gaps) < 10, max(gaps)
+        # seam shows as a long gap between segments around a seam. (tiny.en greedy also
+        # skips a window now and then mid-piece, with or without pieces; not checked here.)
+        seams = [off / SR for off, _ in chunks([audio], CHUNK_SECONDS, CHUNK_SEARCH_SECONDS)]
+        assert len(seams) >= minutes * 60 // CHUNK_SECONDS
+        for seam in seams[1:]:
+            before = [x for x in segs if x["end"] <= seam + 1]
+            after = [x for x in segs if x["start"] >= seam - 1]
+            assert before and after
+            assert seam - before[-1]["end"] < 10 and after[0]["start"] - seam < 10, seam
         # Long-form greedy tiny.en drifts (temperature fallback samples at random): measured
         # 0.26-0.37 with or without pieces; a dropped piece would push it past 0.5.
         assert corpus_wer([(ref, data["text"])]) < 0.45

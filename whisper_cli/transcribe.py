@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -22,6 +23,8 @@ from whisper_cli.writers import write_outputs
 # within CHUNK_SEARCH_SECONDS of the target.
 CHUNK_SECONDS = 180.0
 CHUNK_SEARCH_SECONDS = 15.0
+CARRY_MIN_SECONDS = 5.0  # an unread tail this long goes round again
+CARRY_MAX_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,15 @@ def transcribe_file(
         if on_progress:
             on_progress(0.0, total)
         blocks = _timed(reader.blocks())
-        for offset, piece in chunks(blocks, CHUNK_SECONDS, CHUNK_SEARCH_SECONDS):
+        carry = np.zeros(0, np.float32)
+        pieces = chunks(blocks, CHUNK_SECONDS, CHUNK_SEARCH_SECONDS)
+        for offset, piece in itertools.chain(pieces, [(None, None)]):
+            if offset is None:  # after the last piece: one more try on an unread tail
+                if carry.size < CARRY_MIN_SECONDS * SAMPLE_RATE:
+                    break
+                offset, piece, carry = reader.samples - carry.size, carry, carry[:0]
+            elif carry.size:
+                offset, piece = offset - carry.size, np.concatenate([carry, piece])
             start = offset / SAMPLE_RATE
             end = start + piece.size / SAMPLE_RATE
 
@@ -75,6 +86,18 @@ def transcribe_file(
             if not offset:
                 language, probability = part.language, part.language_probability
             segments += [_shift(s, start, len(segments) + i) for i, s in enumerate(part.segments)]
+            # Whisper sometimes gives up on the short last window of a piece (judged no
+            # speech after a failed fallback) where, mid-file, it would have gone on: the
+            # unread tail is carried into the next piece, as Whisper's own seek would do.
+            read_to = (
+                int(min(part.segments[-1].end, end - start) * SAMPLE_RATE) if part.segments else 0
+            )
+            tail = piece[read_to:]
+            carry = (
+                tail[-int(CARRY_MAX_SECONDS * SAMPLE_RATE) :]
+                if tail.size >= CARRY_MIN_SECONDS * SAMPLE_RATE
+                else carry[:0]
+            )
             del piece
         decode_s = blocks.seconds
         duration = reader.samples / SAMPLE_RATE
