@@ -24,7 +24,7 @@ from whisper_cli.writers import write_outputs
 CHUNK_SECONDS = 180.0
 CHUNK_SEARCH_SECONDS = 15.0
 CARRY_MIN_SECONDS = 5.0  # an unread tail this long goes round again
-CARRY_MAX_SECONDS = 60.0
+CARRY_MAX_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
