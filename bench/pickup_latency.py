@@ -30,10 +30,10 @@ def submit_drop(spool: Path, clip: Path, name: str) -> float:
     return t
 
 
-def measure(spool: Path, clip: Path, drops: int, how) -> list[float]:
+def measure(spool: Path, clip: Path, drops: int, how, tag: str = "d") -> list[float]:
     lat = []
     for i in range(drops):
-        name = f"d{i:03d}-{how.__name__[:6]}.wav"
+        name = f"{tag}{i:03d}-{how.__name__[:6]}.wav"
         t_drop = how(spool, clip, name)
         while True:
             done = [
@@ -68,7 +68,7 @@ def main() -> None:
         spool = tmp / f"spool{i}"
         proc = start_daemon(spool, *extra, model="tiny.en")
         try:
-            measure(spool, clip, 1, how)  # warm-up: the worker loads the model
+            measure(spool, clip, 1, how, tag="warm")  # warm-up: the worker loads the model
             lat = sorted(measure(spool, clip, args.drops, how))
         finally:
             proc.terminate()

@@ -43,7 +43,14 @@ if [ "$VENV" != system ]; then
 else
   PY="$PYTHON"
 fi
-pip() { "$PY" -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
+pip() {
+  local out
+  if ! out=$("$PY" -m pip --disable-pip-version-check -q "$@" 2>&1); then
+    echo "$out" | grep -v "^WARNING: Location" >&2
+    echo "install.sh: pip $* failed" >&2
+    return 1
+  fi
+}
 
 extras=()
 if [ "$openai" = 1 ]; then
