@@ -141,3 +141,67 @@ def test_progress_rises_to_one_and_cancel_stops_early(engine):
             should_stop=stop_after_first_window,
         )
     assert max(calls) < 60  # stopped within the first windows, not at the end
+
+
+@pytest.mark.parametrize("engine", ["faster", "openai"])
+def test_decoding_options_reach_the_library(engine, monkeypatch):
+    """The fallback schedule and conditioning reach each library's own call unchanged."""
+    import whisper
+
+    options = TranscribeOptions(
+        model="tiny.en",
+        engine=engine,
+        temperature=0.2,
+        temperature_increment_on_fallback=0.4,
+        condition_on_previous_text=False,
+        beam_size=2,
+    )
+    eng = load_engine(options)
+    seen: dict = {}
+    if engine == "faster":
+        real = eng.model.transcribe
+
+        def spy(*args, **kwargs):
+            seen.update(kwargs)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(eng.model, "transcribe", spy)
+    else:
+        real = whisper.transcribe
+
+        def spy(*args, **kwargs):
+            seen.update(kwargs)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(whisper, "transcribe", spy)
+    (wav, ref) = speech_files("en")[0]
+    t = eng.transcribe(read_wav(wav), options)
+    assert list(seen["temperature"]) == [0.2, 0.6, 1.0]
+    assert seen["condition_on_previous_text"] is False
+    assert seen["beam_size"] == 2 and seen["best_of"] == 2
+    assert normalize(t.text), "no text"
+    assert all(s.temperature in (0.2, 0.6, 1.0) for s in t.segments)
+
+
+def test_fallback_off_decodes_deterministically(tmp_path):
+    """Without fallback nothing is sampled: the same file gives the same segments twice."""
+    from conftest import encode
+
+    wav = encode(long_speech(40), tmp_path / "long.wav")
+    runs = []
+    for i in range(2):
+        proc = run_wt(
+            "transcribe",
+            wav,
+            "-o",
+            tmp_path / str(i),
+            "-f",
+            "json",
+            "--temperature-increment-on-fallback",
+            "0",
+            "--no-condition-on-previous-text",
+        )
+        assert proc.returncode == 0, proc.stderr
+        runs.append(json.loads((tmp_path / str(i) / "long.json").read_text())["segments"])
+    assert runs[0] == runs[1]
+    assert all(s["temperature"] == 0.0 for s in runs[0])

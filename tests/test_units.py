@@ -106,6 +106,17 @@ def test_options_from_sidecar_mapping_rejects_bad_types_and_keys():
 def test_temperature_schedule_matches_openai_whisper_cli():
     assert TranscribeOptions().temperatures() == (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     assert TranscribeOptions(temperature=0.5).temperatures() == (0.5, 0.7, 0.9)
+    assert TranscribeOptions(temperature_increment_on_fallback=0).temperatures() == (0.0,)
+    assert TranscribeOptions(
+        temperature=0.3, temperature_increment_on_fallback=0.25
+    ).temperatures() == (0.3, 0.55, 0.8)
+    o = TranscribeOptions.from_mapping(
+        {"temperature_increment_on_fallback": 0, "condition_on_previous_text": False}
+    )
+    assert (o.temperature_increment_on_fallback, o.condition_on_previous_text) == (0.0, False)
+    for bad in ({"temperature_increment_on_fallback": -0.1}, {"condition_on_previous_text": 1}):
+        with pytest.raises(InvalidOptions):
+            TranscribeOptions.from_mapping(bad)
 
 
 def test_wer_normalisation():

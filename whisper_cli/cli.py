@@ -103,6 +103,21 @@ TempOpt = Annotated[
         "--temperature", help="Sampling temperature; falls back in steps of 0.2 on bad output."
     ),
 ]
+FallbackOpt = Annotated[
+    float,
+    typer.Option(
+        "--temperature-increment-on-fallback",
+        help="Step up the temperature by this much when a window fails the compression or "
+        "log-prob checks; 0 turns fallback off (deterministic, faster, may repeat itself).",
+    ),
+]
+ConditionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--condition-on-previous-text/--no-condition-on-previous-text",
+        help="Prompt each window with the text before it (off: fewer repetition loops).",
+    ),
+]
 PromptOpt = Annotated[
     str | None,
     typer.Option(
@@ -129,6 +144,8 @@ def build_options(
     compute_type: str,
     beam_size: int,
     temperature: float,
+    temperature_increment_on_fallback: float,
+    condition_on_previous_text: bool,
     initial_prompt: str | None,
     word_timestamps: bool,
     vad: bool,
@@ -144,6 +161,8 @@ def build_options(
         compute_type=compute_type,
         beam_size=beam_size,
         temperature=temperature,
+        temperature_increment_on_fallback=temperature_increment_on_fallback,
+        condition_on_previous_text=condition_on_previous_text,
         initial_prompt=initial_prompt,
         word_timestamps=word_timestamps,
         vad=vad,
@@ -169,6 +188,8 @@ def transcribe(
     compute_type: ComputeOpt = "default",
     beam_size: BeamOpt = 5,
     temperature: TempOpt = 0.0,
+    temperature_increment_on_fallback: FallbackOpt = 0.2,
+    condition_on_previous_text: ConditionOpt = True,
     initial_prompt: PromptOpt = None,
     word_timestamps: WordsOpt = False,
     vad: VadOpt = False,
@@ -204,6 +225,8 @@ def transcribe(
             compute_type,
             beam_size,
             temperature,
+            temperature_increment_on_fallback,
+            condition_on_previous_text,
             initial_prompt,
             word_timestamps,
             vad,
@@ -468,6 +491,8 @@ def daemon(
     compute_type: ComputeOpt = "default",
     beam_size: BeamOpt = 5,
     temperature: TempOpt = 0.0,
+    temperature_increment_on_fallback: FallbackOpt = 0.2,
+    condition_on_previous_text: ConditionOpt = True,
     initial_prompt: PromptOpt = None,
     word_timestamps: WordsOpt = False,
     vad: VadOpt = False,
@@ -491,6 +516,8 @@ def daemon(
             compute_type,
             beam_size,
             temperature,
+            temperature_increment_on_fallback,
+            condition_on_previous_text,
             initial_prompt,
             word_timestamps,
             vad,
@@ -552,6 +579,16 @@ def submit(
         bool | None, typer.Option("--word-timestamps/--no-word-timestamps", show_default=False)
     ] = None,
     beam_size: Annotated[int | None, typer.Option("--beam-size")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature")] = None,
+    temperature_increment_on_fallback: Annotated[
+        float | None, typer.Option("--temperature-increment-on-fallback")
+    ] = None,
+    condition_on_previous_text: Annotated[
+        bool | None,
+        typer.Option(
+            "--condition-on-previous-text/--no-condition-on-previous-text", show_default=False
+        ),
+    ] = None,
     initial_prompt: PromptOpt = None,
     vad: Annotated[bool | None, typer.Option("--vad/--no-vad", show_default=False)] = None,
 ) -> None:
@@ -567,6 +604,9 @@ def submit(
             "output_formats": output_format,
             "word_timestamps": word_timestamps,
             "beam_size": beam_size,
+            "temperature": temperature,
+            "temperature_increment_on_fallback": temperature_increment_on_fallback,
+            "condition_on_previous_text": condition_on_previous_text,
             "initial_prompt": initial_prompt,
             "vad": vad,
         }.items()

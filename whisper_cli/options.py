@@ -155,6 +155,10 @@ class TranscribeOptions:
     compute_type: str = "default"
     beam_size: int = 5
     temperature: float = 0.0
+    # openai-whisper's default: on a failed window, retry 0.2 hotter. 0 turns fallback off,
+    # which makes decoding deterministic (fallback samples at random) and faster.
+    temperature_increment_on_fallback: float = 0.2
+    condition_on_previous_text: bool = True
     initial_prompt: str | None = None
     word_timestamps: bool = False
     vad: bool = False
@@ -186,10 +190,11 @@ class TranscribeOptions:
         return replace(base or cls(model=default_model()), **values)
 
     def temperatures(self) -> tuple[float, ...]:
-        """Fallback schedule as in openai-whisper's CLI: t, t+0.2, ... up to 1.0."""
+        """Fallback schedule as in openai-whisper's CLI: t, t+step, ... up to 1.0."""
+        step = self.temperature_increment_on_fallback
         temps = [self.temperature]
-        while temps[-1] + 0.2 <= 1.0 + 1e-9:
-            temps.append(round(temps[-1] + 0.2, 2))
+        while step > 0 and temps[-1] + step <= 1.0 + 1e-9:
+            temps.append(round(temps[-1] + step, 4))
         return tuple(temps)
 
 
@@ -216,6 +221,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "compute_type": (str,),
     "beam_size": (int,),
     "temperature": (int, float),
+    "temperature_increment_on_fallback": (int, float),
+    "condition_on_previous_text": (bool,),
     "initial_prompt": (str, type(None)),
     "word_timestamps": (bool,),
     "vad": (bool,),
@@ -235,7 +242,7 @@ def _coerce(key: str, value: Any) -> Any:
     if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
         names = " or ".join("null" if t is type(None) else t.__name__ for t in expected)
         raise InvalidOptions(f"option {key} must be {names}, got {json_type(value)}")
-    return float(value) if key == "temperature" else value
+    return float(value) if key.startswith("temperature") else value
 
 
 def json_type(value: Any) -> str:
@@ -270,6 +277,11 @@ def _validate(o: TranscribeOptions) -> None:
         raise InvalidOptions(f"beam size must be between 1 and 20, got {o.beam_size}")
     if not 0.0 <= o.temperature <= 1.0:
         raise InvalidOptions(f"temperature must be between 0 and 1, got {o.temperature}")
+    if not 0.0 <= o.temperature_increment_on_fallback <= 1.0:
+        raise InvalidOptions(
+            "temperature increment on fallback must be between 0 (no fallback) and 1, "
+            f"got {o.temperature_increment_on_fallback}"
+        )
     if not 0 <= o.threads <= 256:
         raise InvalidOptions(f"threads must be between 0 (automatic) and 256, got {o.threads}")
     if o.initial_prompt is not None and len(o.initial_prompt) > 2000:

@@ -102,7 +102,7 @@ class FasterWhisperEngine:
             initial_prompt=options.initial_prompt,
             word_timestamps=options.word_timestamps,
             vad_filter=options.vad,
-            condition_on_previous_text=True,
+            condition_on_previous_text=options.condition_on_previous_text,
         )
         segments: list[Segment] = []
         for seg in segments_iter:  # decoding happens lazily, window by window, in this loop

@@ -177,6 +177,7 @@ class OpenAIWhisperEngine:
                         task=options.task,
                         temperature=options.temperatures(),
                         initial_prompt=options.initial_prompt,
+                        condition_on_previous_text=options.condition_on_previous_text,
                         word_timestamps=options.word_timestamps,
                         fp16=self.compute_type == "float16",
                         clip_timestamps=clips,
