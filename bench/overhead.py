@@ -1,6 +1,10 @@
 """Overhead: `wt transcribe` vs a bare faster-whisper script, and `wt --help` start-up.
 
-python bench/overhead.py [--model tiny.en] [--runs 5]
+python bench/overhead.py [--model tiny.en] [--runs 7] [--fallback]
+
+Both sides decode with the same settings (beam 5, temperature 0). By default temperature
+fallback is off on both: fallback re-decodes failed windows by random sampling, so the amount
+of work differs from run to run by more than the overhead being measured.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from common import ROOT, long_recording, median, table, timed
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="tiny.en")
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--fallback", action="store_true", help="keep temperature fallback on")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     wav, _ = long_recording(60, tmp / "one-minute.wav")
@@ -31,6 +36,7 @@ def main() -> None:
             "-o",
             str(tmp / "out"),
             "-q",
+            *([] if args.fallback else ["--temperature-increment-on-fallback", "0"]),
         ],
         "bare faster-whisper script": [
             sys.executable,
@@ -39,6 +45,7 @@ def main() -> None:
             args.model,
             "int8",
             str(wav),
+            *([] if args.fallback else ["--no-fallback"]),
         ],
     }
     walls: dict[str, list[float]] = {k: [] for k in cmds}
@@ -56,7 +63,8 @@ def main() -> None:
     helps = [timed([wt, "--help"])[0] for _ in range(args.runs)]
     rows.append(["wt --help", median(helps), "", ""])
     table(
-        f"Overhead, model {args.model}, 60 s of real speech, process wall time",
+        f"Overhead, model {args.model}, 60 s of real speech, process wall time, "
+        f"fallback {'on' if args.fallback else 'off'}",
         ["command", "wall s (median)", "overhead vs bare", "peak RSS MB"],
         rows,
         f"{args.runs} runs each, alternated; wall time includes interpreter start and model load.",

@@ -1,11 +1,15 @@
 """One transcription in a fresh process; prints JSON with timings, peak RSS and the text.
 
-python bench/transcribe_once.py ENGINE MODEL COMPUTE_TYPE FILE [BEAM]
+python bench/transcribe_once.py ENGINE MODEL COMPUTE_TYPE FILE [--beam N] [--no-fallback]
+  [--no-condition]
 ENGINE: wt-faster | wt-openai | bare-faster (faster-whisper called directly)
+--no-fallback decodes every window once at temperature 0: no random sampling, so runs are
+comparable (with fallback, a failed window is re-decoded by sampling, a different amount each run).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import sys
@@ -16,8 +20,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> None:
-    engine, model, compute, path = sys.argv[1:5]
-    beam = int(sys.argv[5]) if len(sys.argv) > 5 else 5
+    ap = argparse.ArgumentParser()
+    ap.add_argument("engine", choices=["wt-faster", "wt-openai", "bare-faster"])
+    ap.add_argument("model")
+    ap.add_argument("compute")
+    ap.add_argument("path")
+    ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--no-fallback", action="store_true")
+    ap.add_argument("--no-condition", action="store_true", help="no previous-text prompt")
+    args = ap.parse_args()
+    engine, model, compute, path, beam = (
+        args.engine,
+        args.model,
+        args.compute,
+        args.path,
+        args.beam,
+    )
+    step = 0.0 if args.no_fallback else 0.2
     t0 = time.perf_counter()
     if engine == "bare-faster":
         # Same CTranslate2 backend as wt picks (see engines/faster.py), so that only
@@ -31,7 +50,13 @@ def main() -> None:
 
         m = WhisperModel(resolve_ct2(model), device="cpu", compute_type=compute)
         t1 = time.perf_counter()
-        segments, info = m.transcribe(path, beam_size=beam)
+        temps = [0.0] if args.no_fallback else [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+        segments, info = m.transcribe(
+            path,
+            beam_size=beam,
+            temperature=temps,
+            condition_on_previous_text=not args.no_condition,
+        )
         text = "".join(s.text for s in segments)
         duration = info.duration
     else:
@@ -40,7 +65,12 @@ def main() -> None:
         from whisper_cli.transcribe import transcribe_file
 
         opts = TranscribeOptions(
-            model=model, engine=engine.removeprefix("wt-"), compute_type=compute, beam_size=beam
+            model=model,
+            engine=engine.removeprefix("wt-"),
+            compute_type=compute,
+            beam_size=beam,
+            temperature_increment_on_fallback=step,
+            condition_on_previous_text=not args.no_condition,
         )
         load_engine(opts)
         t1 = time.perf_counter()

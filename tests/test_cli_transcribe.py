@@ -325,3 +325,23 @@ def test_long_recordings_stitch_pieces_and_keep_memory_flat(tmp_path):
     # the audio was streamed in 3-minute pieces, memory grew by ~56 MB per audio minute
     # (1269 MB at 20 min, 3.6 GB at 60 min): 6 more minutes would add over 300 MB.
     assert peaks[12] - peaks[6] < 150, peaks
+
+
+def test_batched_decoding_matches_sequential_accuracy(tmp_path):
+    """--batch-size decodes VAD-cut windows side by side: same words, sane timestamps."""
+    audio, ref = long_speech(70, with_text=True)
+    wav = encode(audio, tmp_path / "long.wav")
+    proc = run_wt(
+        "transcribe", wav, "-o", tmp_path, "-f", "json,txt", "--batch-size", "4", "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "long.json").read_text())
+    assert corpus_wer([(ref, data["text"])]) < WER_BOUND, data["text"]
+    segs = data["segments"]
+    assert len(segs) >= 8, "batched mode must keep timestamps, not one segment per chunk"
+    assert all(a["end"] <= b["start"] + 0.01 for a, b in zip(segs, segs[1:]))
+    assert all(0 <= s["start"] < s["end"] <= data["duration"] for s in segs)
+
+    proc = run_wt("transcribe", wav, "-o", tmp_path, "-e", "openai", "--batch-size", "4")
+    assert proc.returncode == 2
+    assert "needs the faster engine" in proc.stderr and "Traceback" not in proc.stderr

@@ -162,6 +162,10 @@ class TranscribeOptions:
     initial_prompt: str | None = None
     word_timestamps: bool = False
     vad: bool = False
+    # >1: faster-whisper's batched pipeline (VAD cuts the audio into <= 30 s chunks that are
+    # decoded N at a time): 1.5x faster on 2 CPU cores, more on a GPU, but no fallback and no
+    # conditioning on previous text. 1 keeps Whisper's sequential long-form algorithm.
+    batch_size: int = 1
     threads: int = 0
 
     def __post_init__(self) -> None:
@@ -226,6 +230,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "initial_prompt": (str, type(None)),
     "word_timestamps": (bool,),
     "vad": (bool,),
+    "batch_size": (int,),
     "threads": (int,),
 }
 
@@ -281,6 +286,13 @@ def _validate(o: TranscribeOptions) -> None:
         raise InvalidOptions(
             "temperature increment on fallback must be between 0 (no fallback) and 1, "
             f"got {o.temperature_increment_on_fallback}"
+        )
+    if not 1 <= o.batch_size <= 64:
+        raise InvalidOptions(f"batch size must be between 1 and 64, got {o.batch_size}")
+    if o.batch_size > 1 and o.engine != "faster":
+        raise InvalidOptions(
+            f"batched decoding (batch size {o.batch_size}) needs the faster engine",
+            "use --engine faster, or --batch-size 1 with the openai engine",
         )
     if not 0 <= o.threads <= 256:
         raise InvalidOptions(f"threads must be between 0 (automatic) and 256, got {o.threads}")

@@ -59,7 +59,9 @@ def transcribe_file(
             on_progress(0.0, total)
         blocks = _timed(reader.blocks())
         carry = np.zeros(0, np.float32)
-        pieces = chunks(blocks, CHUNK_SECONDS, CHUNK_SEARCH_SECONDS)
+        # A batch of N windows needs at least N * 30 s of audio in one piece to fill it.
+        piece_seconds = max(CHUNK_SECONDS, 30.0 * options.batch_size)
+        pieces = chunks(blocks, piece_seconds, CHUNK_SEARCH_SECONDS)
         for offset, piece in itertools.chain(pieces, [(None, None)]):
             if offset is None:  # after the last piece: one more try on an unread tail
                 if carry.size < CARRY_MIN_SECONDS * SAMPLE_RATE:

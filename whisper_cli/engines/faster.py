@@ -54,6 +54,7 @@ class FasterWhisperEngine:
         if compute_type in ("default", "auto"):
             compute_type = "float16" if self.device == "cuda" else "int8"
         self.compute_type = compute_type
+        self._pipeline = None
         source = models.resolve_ct2(model)
         try:
             self.model = WhisperModel(
@@ -77,6 +78,13 @@ class FasterWhisperEngine:
                 raise models.offline_error(model, self.name, exc) from None
             raise
 
+    def _batched(self):
+        if self._pipeline is None:
+            from faster_whisper import BatchedInferencePipeline
+
+            self._pipeline = BatchedInferencePipeline(self.model)
+        return self._pipeline
+
     def transcribe(
         self,
         audio: np.ndarray,
@@ -92,18 +100,34 @@ class FasterWhisperEngine:
                 f"model {self.model_name} is English-only; it cannot {options.task} {language}",
                 "use a multilingual model such as base",
             )
-        segments_iter, info = self.model.transcribe(
-            audio,
+        common = dict(
             language=language if multilingual else "en",
             task=options.task,
             beam_size=options.beam_size,
             best_of=options.beam_size,
-            temperature=list(options.temperatures()),
             initial_prompt=options.initial_prompt,
             word_timestamps=options.word_timestamps,
-            vad_filter=options.vad,
-            condition_on_previous_text=options.condition_on_previous_text,
         )
+        if options.batch_size > 1:
+            # The batched pipeline needs VAD to cut the audio into windows it can decode side
+            # by side; it decodes each once (first temperature only) with timestamps kept, so
+            # segments are as fine as in sequential mode.
+            segments_iter, info = self._batched().transcribe(
+                audio,
+                **common,
+                temperature=options.temperature,
+                vad_filter=True,
+                without_timestamps=False,
+                batch_size=options.batch_size,
+            )
+        else:
+            segments_iter, info = self.model.transcribe(
+                audio,
+                **common,
+                temperature=list(options.temperatures()),
+                vad_filter=options.vad,
+                condition_on_previous_text=options.condition_on_previous_text,
+            )
         segments: list[Segment] = []
         for seg in segments_iter:  # decoding happens lazily, window by window, in this loop
             segments.append(
