@@ -1,7 +1,7 @@
 """One transcription in a fresh process; prints JSON with timings, peak RSS and the text.
 
 python bench/transcribe_once.py ENGINE MODEL COMPUTE_TYPE FILE [--beam N] [--no-fallback]
-  [--no-condition]
+  [--no-condition] [--batch N]
 ENGINE: wt-faster | wt-openai | bare-faster (faster-whisper called directly)
 --no-fallback decodes every window once at temperature 0: no random sampling, so runs are
 comparable (with fallback, a failed window is re-decoded by sampling, a different amount each run).
@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--no-fallback", action="store_true")
     ap.add_argument("--no-condition", action="store_true", help="no previous-text prompt")
+    ap.add_argument("--batch", type=int, default=1, help="wt --batch-size")
     args = ap.parse_args()
     engine, model, compute, path, beam = (
         args.engine,
@@ -71,6 +72,7 @@ def main() -> None:
             beam_size=beam,
             temperature_increment_on_fallback=step,
             condition_on_previous_text=not args.no_condition,
+            batch_size=args.batch,
         )
         load_engine(opts)
         t1 = time.perf_counter()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -142,41 +143,17 @@ BatchOpt = Annotated[
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="CPU threads (0 = automatic).")]
 
 
-def build_options(
-    model: str | None,
-    engine: str,
-    language: str | None,
-    task: str,
-    output_format: str,
-    device: str,
-    compute_type: str,
-    beam_size: int,
-    temperature: float,
-    temperature_increment_on_fallback: float,
-    condition_on_previous_text: bool,
-    initial_prompt: str | None,
-    word_timestamps: bool,
-    vad: bool,
-    batch_size: int,
-    threads: int,
-) -> TranscribeOptions:
+def build_options(flags: dict[str, Any]) -> TranscribeOptions:
+    """The transcription flags a command was given (its locals()), as the one options record.
+
+    Every TranscribeOptions field must be a flag of the command, under the same name
+    (output_formats arrives as the --output-format string).
+    """
+    names = {f.name for f in fields(TranscribeOptions)} - {"model", "output_formats"}
     return TranscribeOptions(
-        model=model or default_model(),
-        engine=engine,
-        language=language,
-        task=task,
-        output_formats=parse_output_formats(output_format),
-        device=device,
-        compute_type=compute_type,
-        beam_size=beam_size,
-        temperature=temperature,
-        temperature_increment_on_fallback=temperature_increment_on_fallback,
-        condition_on_previous_text=condition_on_previous_text,
-        initial_prompt=initial_prompt,
-        word_timestamps=word_timestamps,
-        vad=vad,
-        batch_size=batch_size,
-        threads=threads,
+        model=flags["model"] or default_model(),
+        output_formats=parse_output_formats(flags["output_format"]),
+        **{name: flags[name] for name in names},
     )
 
 
@@ -226,24 +203,7 @@ def transcribe(
     from whisper_cli.writers import output_paths
 
     try:
-        options = build_options(
-            model,
-            engine,
-            language,
-            task,
-            output_format,
-            device,
-            compute_type,
-            beam_size,
-            temperature,
-            temperature_increment_on_fallback,
-            condition_on_previous_text,
-            initial_prompt,
-            word_timestamps,
-            vad,
-            batch_size,
-            threads,
-        )
+        options = build_options(locals())
     except WtError as exc:
         raise fail(exc) from None
     files, problems = expand(inputs)
@@ -519,24 +479,7 @@ def daemon(
     if log_format not in ("text", "json"):
         raise fail("unknown --log-format (use text or json)")
     try:
-        defaults = build_options(
-            model,
-            engine,
-            language,
-            task,
-            output_format,
-            device,
-            compute_type,
-            beam_size,
-            temperature,
-            temperature_increment_on_fallback,
-            condition_on_previous_text,
-            initial_prompt,
-            word_timestamps,
-            vad,
-            batch_size,
-            threads,
-        )
+        defaults = build_options(locals())
         max_bytes = parse_size(max_input_size)
     except WtError as exc:
         raise fail(exc) from None
