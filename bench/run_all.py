@@ -7,6 +7,15 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-for name in ("accuracy", "engines", "overhead", "pickup_latency", "spool_throughput", "scale"):
-    print(f"== {name}", flush=True)
-    subprocess.run([sys.executable, str(HERE / f"{name}.py"), *sys.argv[1:]], check=True)
+RUNS = [
+    ("accuracy", []),
+    ("engines", ["--model", "tiny.en"]),
+    ("engines", ["--model", "base"]),
+    ("overhead", []),
+    ("pickup_latency", []),
+    ("spool_throughput", []),
+    ("scale", []),
+]
+for name, args in RUNS:
+    print(f"== {name} {' '.join(args)}", flush=True)
+    subprocess.run([sys.executable, str(HERE / f"{name}.py"), *args], check=True)

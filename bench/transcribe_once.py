@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not getrusage's ru_maxrss: Linux keeps that across fork
+    and exec, so a child started by a big parent (scale.py holds an hour of audio) would
+    report the parent's size."""
+    with open("/proc/self/status") as fh:
+        line = next(line for line in fh if line.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
 
 
 def main() -> None:
@@ -85,7 +93,7 @@ def main() -> None:
                 "load_s": t1 - t0,
                 "transcribe_s": t2 - t1,
                 "duration": duration,
-                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_mb": peak_rss_mb(),
                 "text": text,
             }
         )

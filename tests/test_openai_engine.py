@@ -155,6 +155,7 @@ def test_decoding_options_reach_the_library(engine, monkeypatch):
         temperature_increment_on_fallback=0.4,
         condition_on_previous_text=False,
         beam_size=2,
+        vad=True,
     )
     eng = load_engine(options)
     seen: dict = {}
@@ -179,6 +180,11 @@ def test_decoding_options_reach_the_library(engine, monkeypatch):
     assert list(seen["temperature"]) == [0.2, 0.6, 1.0]
     assert seen["condition_on_previous_text"] is False
     assert seen["beam_size"] == 2 and seen["best_of"] == 2
+    if engine == "faster":
+        assert seen["vad_filter"] is True
+    else:  # speech regions from Silero, as openai-whisper's clip_timestamps
+        clips = seen["clip_timestamps"]
+        assert isinstance(clips, list) and len(clips) >= 2 and clips == sorted(clips)
     assert normalize(t.text), "no text"
     assert all(s.temperature in (0.2, 0.6, 1.0) for s in t.segments)
 
@@ -205,3 +211,20 @@ def test_fallback_off_decodes_deterministically(tmp_path):
         runs.append(json.loads((tmp_path / str(i) / "long.json").read_text())["segments"])
     assert runs[0] == runs[1]
     assert all(s["temperature"] == 0.0 for s in runs[0])
+
+
+@pytest.mark.parametrize("engine", ["faster", "openai"])
+def test_vad_transcribes_around_a_long_silence(engine, tmp_path):
+    from conftest import encode
+
+    (a, ref_a), (b, ref_b) = speech_files("en")[0:2]
+    first = read_wav(a)
+    gap = np.random.default_rng(0).normal(0, 0.002, 25 * SR).astype(np.float32)
+    wav = encode(np.concatenate([first, gap, read_wav(b)]), tmp_path / "gap.wav")
+    proc = run_wt("transcribe", wav, "-o", tmp_path, "-f", "json", "-e", engine, "--vad")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "gap.json").read_text())
+    assert corpus_wer([(f"{ref_a} {ref_b}", data["text"])]) < WER_BOUND, data["text"]
+    silence = (len(first) / SR + 1.0, len(first) / SR + 24.0)
+    for s in data["segments"]:
+        assert s["end"] <= silence[0] or s["start"] >= silence[1], s
