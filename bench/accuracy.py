@@ -13,20 +13,23 @@ from whisper_cli.options import TranscribeOptions
 from whisper_cli.transcribe import transcribe_file
 from whisper_cli.wer import normalize, word_errors
 
+# (engine, compute type, model, batch size)
 CONFIGS = [
-    ("faster", "int8", "tiny.en"),
-    ("faster", "float32", "tiny.en"),
-    ("openai", "float32", "tiny.en"),
-    ("faster", "int8", "base"),
-    ("faster", "float32", "base"),
-    ("openai", "float32", "base"),
+    ("faster", "int8", "tiny.en", 1),
+    ("faster", "int8", "tiny.en", 8),
+    ("faster", "float32", "tiny.en", 1),
+    ("openai", "float32", "tiny.en", 1),
+    ("faster", "int8", "base", 1),
+    ("faster", "int8", "base", 8),
+    ("faster", "float32", "base", 1),
+    ("openai", "float32", "base", 1),
 ]
 
 
 def main() -> None:
     rows = []
-    for engine, compute, model in CONFIGS:
-        opts = TranscribeOptions(model=model, engine=engine, compute_type=compute)
+    for engine, compute, model, batch in CONFIGS:
+        opts = TranscribeOptions(model=model, engine=engine, compute_type=compute, batch_size=batch)
         load_engine(opts)
         for lang in ("en", "ru"):
             if lang == "ru" and model.endswith(".en"):
@@ -34,10 +37,10 @@ def main() -> None:
             pairs = [(ref, transcribe_file(f, opts)[0].text) for f, ref in speech(lang)]
             errors = sum(word_errors(r, h) for r, h in pairs)
             words = sum(len(normalize(r)) for r, _ in pairs)
-            rows.append([engine, compute, model, lang, len(pairs), words, errors / words])
+            rows.append([engine, compute, batch, model, lang, len(pairs), words, errors / words])
     table(
         "Accuracy on the real recordings (corpus WER)",
-        ["engine", "compute", "model", "lang", "files", "words", "WER"],
+        ["engine", "compute", "batch", "model", "lang", "files", "words", "WER"],
         rows,
         "Lower case, punctuation stripped, numbers 0-99 and ordinals spelled out; beam 5.",
         name="accuracy",

@@ -12,6 +12,7 @@ from whisper_cli.engines import ProgressFn, StopFn
 from whisper_cli.errors import Canceled, ModelUnavailable
 from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Transcript, Word, join_text
+from whisper_cli.vad import speech_clips
 
 
 def prefer_fast_cpu_backend() -> None:
@@ -121,11 +122,14 @@ class FasterWhisperEngine:
                 batch_size=options.batch_size,
             )
         else:
+            clips: list[float] | str = speech_clips(audio) if options.vad else "0"
+            if clips == []:  # VAD found no speech at all
+                return self._empty(duration, language or ("" if multilingual else "en"), options)
             segments_iter, info = self.model.transcribe(
                 audio,
                 **common,
                 temperature=list(options.temperatures()),
-                vad_filter=options.vad,
+                clip_timestamps=clips,
                 condition_on_previous_text=options.condition_on_previous_text,
             )
         segments: list[Segment] = []
@@ -160,6 +164,20 @@ class FasterWhisperEngine:
             language_probability=round(float(info.language_probability), 4),
             duration=round(duration, 3),
             segments=tuple(segments),
+            engine=self.name,
+            model=self.model_name,
+            device=self.device,
+            compute_type=self.compute_type,
+            task=options.task,
+        )
+
+    def _empty(self, duration: float, language: str, options: TranscribeOptions) -> Transcript:
+        return Transcript(
+            text="",
+            language=language,
+            language_probability=1.0 if options.language else 0.0,
+            duration=round(duration, 3),
+            segments=(),
             engine=self.name,
             model=self.model_name,
             device=self.device,

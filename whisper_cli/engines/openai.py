@@ -20,6 +20,7 @@ from whisper_cli.engines import ProgressFn, StopFn
 from whisper_cli.errors import Canceled, EngineUnavailable, InvalidOptions, ModelUnavailable
 from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Transcript, Word, join_text
+from whisper_cli.vad import speech_clips
 
 FRAMES_PER_SECOND = 100  # openai-whisper's mel frames (hop 160 at 16 kHz)
 _patch_lock = threading.Lock()
@@ -155,7 +156,7 @@ class OpenAIWhisperEngine:
             language, probability = self._detect_language(audio)
         clips: list[float] | str = "0"
         if options.vad:
-            clips = _speech_clips(audio)
+            clips = speech_clips(audio)
         decode = (
             {"beam_size": options.beam_size, "best_of": options.beam_size}
             if options.beam_size > 1
@@ -238,13 +239,3 @@ class OpenAIWhisperEngine:
         _, probs = self.model.detect_language(mel)
         language = max(probs, key=probs.get)
         return language, probs[language]
-
-
-def _speech_clips(audio: np.ndarray) -> list[float]:
-    """Silero VAD (shipped with faster-whisper) as openai-whisper clip_timestamps."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    clips: list[float] = []
-    for chunk in get_speech_timestamps(audio, VadOptions()):
-        clips += [chunk["start"] / 16000, chunk["end"] / 16000]
-    return clips
