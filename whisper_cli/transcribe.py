@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from whisper_cli.audio import SAMPLE_RATE, AudioReader, chunks
-from whisper_cli.engines import ProgressFn, StopFn, load_engine
+from whisper_cli.engines import ProgressFn, StopFn, engine_transcript, load_engine
 from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Transcript, clamp_to_duration, join_text
+from whisper_cli.result import Segment, Transcript, clamp_to_duration
 from whisper_cli.writers import write_outputs
 
 # Long recordings go to the engine in pieces of about this length, cut in a pause found
@@ -105,17 +105,8 @@ def transcribe_file(
         duration = reader.samples / SAMPLE_RATE
     if on_progress:
         on_progress(duration, duration)
-    transcript = Transcript(
-        text=join_text(segments),
-        language=language or "",
-        language_probability=probability,
-        duration=round(duration, 3),
-        segments=tuple(segments),
-        engine=engine.name,
-        model=engine.model_name,
-        device=engine.device,
-        compute_type=engine.compute_type,
-        task=options.task,
+    transcript = engine_transcript(
+        engine, segments, language or "", probability, duration, options.task
     )
     return clamp_to_duration(transcript), decode_s, engine_s
 

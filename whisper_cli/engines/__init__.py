@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Transcript
+from whisper_cli.result import Segment, Transcript, join_text
 
 # on_progress(seconds_done, duration_seconds); should_stop() -> True to cancel.
 ProgressFn = Callable[[float, float], None]
@@ -34,6 +34,29 @@ class Engine(Protocol):
         on_progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
     ) -> Transcript: ...
+
+
+def engine_transcript(
+    engine: Engine,
+    segments: tuple[Segment, ...] | list[Segment],
+    language: str,
+    probability: float,
+    duration: float,
+    task: str,
+) -> Transcript:
+    """A Transcript stamped with the engine, model, device and precision that made it."""
+    return Transcript(
+        text=join_text(segments),
+        language=language,
+        language_probability=round(float(probability), 4),
+        duration=round(duration, 3),
+        segments=tuple(segments),
+        engine=engine.name,
+        model=engine.model_name,
+        device=engine.device,
+        compute_type=engine.compute_type,
+        task=task,
+    )
 
 
 _cache: dict[tuple, tuple[Engine, float]] = {}

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 
 from whisper_cli import models
-from whisper_cli.engines import ProgressFn, StopFn
+from whisper_cli.engines import ProgressFn, StopFn, engine_transcript
 from whisper_cli.errors import Canceled, ModelUnavailable
 from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Transcript, Word, join_text
+from whisper_cli.result import Segment, Transcript, Word
 from whisper_cli.vad import speech_clips
 
 
@@ -124,7 +124,14 @@ class FasterWhisperEngine:
         else:
             clips: list[float] | str = speech_clips(audio) if options.vad else "0"
             if clips == []:  # VAD found no speech at all
-                return self._empty(duration, language or ("" if multilingual else "en"), options)
+                return engine_transcript(
+                    self,
+                    [],
+                    language or ("" if multilingual else "en"),
+                    1.0 if options.language else 0.0,
+                    duration,
+                    options.task,
+                )
             segments_iter, info = self.model.transcribe(
                 audio,
                 **common,
@@ -158,29 +165,6 @@ class FasterWhisperEngine:
                 raise Canceled("transcription canceled")
         if on_progress:
             on_progress(duration, duration)
-        return Transcript(
-            text=join_text(segments),
-            language=info.language,
-            language_probability=round(float(info.language_probability), 4),
-            duration=round(duration, 3),
-            segments=tuple(segments),
-            engine=self.name,
-            model=self.model_name,
-            device=self.device,
-            compute_type=self.compute_type,
-            task=options.task,
-        )
-
-    def _empty(self, duration: float, language: str, options: TranscribeOptions) -> Transcript:
-        return Transcript(
-            text="",
-            language=language,
-            language_probability=1.0 if options.language else 0.0,
-            duration=round(duration, 3),
-            segments=(),
-            engine=self.name,
-            model=self.model_name,
-            device=self.device,
-            compute_type=self.compute_type,
-            task=options.task,
+        return engine_transcript(
+            self, segments, info.language, info.language_probability, duration, options.task
         )

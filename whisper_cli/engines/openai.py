@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from whisper_cli import models
-from whisper_cli.engines import ProgressFn, StopFn
+from whisper_cli.engines import ProgressFn, StopFn, engine_transcript
 from whisper_cli.errors import Canceled, EngineUnavailable, InvalidOptions, ModelUnavailable
 from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Transcript, Word, join_text
+from whisper_cli.result import Segment, Transcript, Word
 from whisper_cli.vad import speech_clips
 
 FRAMES_PER_SECOND = 100  # openai-whisper's mel frames (hop 160 at 16 kHz)
@@ -213,17 +213,8 @@ class OpenAIWhisperEngine:
         )
         if on_progress:
             on_progress(duration, duration)
-        return Transcript(
-            text=join_text(segments),
-            language=result.get("language") or language,
-            language_probability=round(float(probability), 4),
-            duration=round(duration, 3),
-            segments=segments,
-            engine=self.name,
-            model=self.model_name,
-            device=self.device,
-            compute_type=self.compute_type,
-            task=options.task,
+        return engine_transcript(
+            self, segments, result.get("language") or language, probability, duration, options.task
         )
 
     def _detect_language(self, audio: np.ndarray) -> tuple[str, float]:
