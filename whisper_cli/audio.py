@@ -14,6 +14,9 @@ import numpy as np
 from whisper_cli.errors import EmptyAudio, InputNotFound, NotAudio
 
 SAMPLE_RATE = 16000
+# Decoded frames are resampled in groups of this many input samples, as faster-whisper's
+# loader does (the resampler's output must match its sample for sample).
+GROUP_SAMPLES = 500_000
 
 AUDIO_EXTENSIONS = frozenset(
     [
@@ -97,13 +100,21 @@ class AudioReader:
         return None
 
     def blocks(self) -> Iterator[np.ndarray]:
-        """Mono float32 16 kHz sample blocks, in order. Raises EmptyAudio if there are none."""
+        """Mono float32 16 kHz sample blocks, in order. Raises EmptyAudio if there are none.
+
+        The samples are exactly those of faster-whisper's own loader (`decode_audio`): decoded
+        frames grouped GROUP_SAMPLES at a time, resampled by ffmpeg to 16-bit integers, then
+        scaled by 1/32768. openai-whisper's loader also reads 16-bit integers from ffmpeg.
+        Resampling straight to float gives samples that differ by up to 1.5e-5, and that is
+        enough to send Whisper into a repetition loop on some recordings where the bare
+        library transcribes correctly: wt must hear what the library hears.
+        """
         import av
 
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         try:
-            for frame in self.container.decode(self.stream):
-                for out in resampler.resample(frame):
+            for group in _grouped(self.container.decode(self.stream), GROUP_SAMPLES):
+                for out in resampler.resample(group):
                     yield from self._count(out.to_ndarray().reshape(-1))
             for out in resampler.resample(None):
                 yield from self._count(out.to_ndarray().reshape(-1))
@@ -114,14 +125,14 @@ class AudioReader:
                     "the file may be corrupt or truncated; re-encode or re-upload it",
                 ) from None
             # A truncated tail (an interrupted upload) still yields the audio before it,
-            # as ffmpeg itself does.
+            # as ffmpeg and faster-whisper's loader do.
         if not self.samples:
             raise EmptyAudio(f"{self.name}: contains no audio samples", "the recording is empty")
 
     def _count(self, block: np.ndarray) -> Iterator[np.ndarray]:
         if block.size:
             self.samples += block.size
-            yield np.ascontiguousarray(block, dtype=np.float32)
+            yield block.astype(np.float32) / 32768.0
 
     def close(self) -> None:
         self.container.close()
@@ -141,6 +152,20 @@ def decode(path: str | os.PathLike[str], label: str | None = None) -> np.ndarray
     with AudioReader(path, label) as reader:
         blocks = list(reader.blocks())
     return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+
+
+def _grouped(frames: Iterable, size: int) -> Iterator:
+    """Decoded frames regrouped into frames of `size` samples (the last one shorter)."""
+    import av
+
+    fifo = av.AudioFifo()
+    for frame in frames:
+        frame.pts = None  # the fifo checks timestamps are contiguous; gaps are not our concern
+        fifo.write(frame)
+        if fifo.samples >= size:
+            yield fifo.read()
+    if fifo.samples:
+        yield fifo.read()
 
 
 def chunks(

@@ -129,6 +129,23 @@ WordsOpt = Annotated[
     bool,
     typer.Option("--word-timestamps/--no-word-timestamps", help="Add per-word timings to json."),
 ]
+HallucinationOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--hallucination-silence-threshold",
+        help="Seconds: skip a silence this long when the text next to it looks invented, "
+        "and decode again after it (Whisper's guard; 2 is a good value). Computes word "
+        "timings internally. Off by default, as in Whisper.",
+        show_default=False,
+    ),
+]
+GuardOpt = Annotated[
+    bool,
+    typer.Option(
+        "--silence-guard/--no-silence-guard",
+        help="Drop text where VAD hears no speech (Whisper invents text over silence).",
+    ),
+]
 VadOpt = Annotated[
     bool, typer.Option("--vad/--no-vad", help="Skip silence with Silero VAD (both engines).")
 ]
@@ -179,6 +196,8 @@ def transcribe(
     condition_on_previous_text: ConditionOpt = True,
     initial_prompt: PromptOpt = None,
     word_timestamps: WordsOpt = False,
+    hallucination_silence_threshold: HallucinationOpt = None,
+    silence_guard: GuardOpt = True,
     vad: VadOpt = False,
     batch_size: BatchOpt = 1,
     threads: ThreadsOpt = 0,
@@ -467,6 +486,8 @@ def daemon(
     condition_on_previous_text: ConditionOpt = True,
     initial_prompt: PromptOpt = None,
     word_timestamps: WordsOpt = False,
+    hallucination_silence_threshold: HallucinationOpt = None,
+    silence_guard: GuardOpt = True,
     vad: VadOpt = False,
     batch_size: BatchOpt = 1,
     threads: ThreadsOpt = 0,
@@ -547,6 +568,10 @@ def submit(
         ),
     ] = None,
     initial_prompt: PromptOpt = None,
+    hallucination_silence_threshold: HallucinationOpt = None,
+    silence_guard: Annotated[
+        bool | None, typer.Option("--silence-guard/--no-silence-guard", show_default=False)
+    ] = None,
     vad: Annotated[bool | None, typer.Option("--vad/--no-vad", show_default=False)] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
 ) -> None:
@@ -566,6 +591,8 @@ def submit(
             "temperature_increment_on_fallback": temperature_increment_on_fallback,
             "condition_on_previous_text": condition_on_previous_text,
             "initial_prompt": initial_prompt,
+            "hallucination_silence_threshold": hallucination_silence_threshold,
+            "silence_guard": silence_guard,
             "vad": vad,
             "batch_size": batch_size,
         }.items()

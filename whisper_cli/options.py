@@ -161,6 +161,14 @@ class TranscribeOptions:
     condition_on_previous_text: bool = True
     initial_prompt: str | None = None
     word_timestamps: bool = False
+    # Whisper's guard against invented text over silences (seconds; None = off): a segment
+    # that looks like a hallucination and sits next to a silence longer than this is skipped
+    # and the window decoded again after the silence. Both libraries need word timings for it;
+    # they are computed when it is set, and only written out when word_timestamps asks.
+    hallucination_silence_threshold: float | None = None
+    # wt's own guard (whisper_cli/guards.py): a segment after a gap in which Silero VAD
+    # hears no speech is invented text, and is dropped.
+    silence_guard: bool = True
     vad: bool = False
     # >1: faster-whisper's batched pipeline (VAD cuts the audio into <= 30 s chunks that are
     # decoded N at a time): 1.5x faster on 2 CPU cores, more on a GPU, but no fallback and no
@@ -192,6 +200,11 @@ class TranscribeOptions:
         for key, value in data.items():
             values[key] = _coerce(key, value)
         return replace(base or cls(model=default_model()), **values)
+
+    @property
+    def needs_word_timings(self) -> bool:
+        """Whether the engine must compute word timings (asked for, or needed by a guard)."""
+        return self.word_timestamps or self.hallucination_silence_threshold is not None
 
     def temperatures(self) -> tuple[float, ...]:
         """Fallback schedule as in openai-whisper's CLI: t, t+step, ... up to 1.0."""
@@ -229,6 +242,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "condition_on_previous_text": (bool,),
     "initial_prompt": (str, type(None)),
     "word_timestamps": (bool,),
+    "hallucination_silence_threshold": (int, float, type(None)),
+    "silence_guard": (bool,),
     "vad": (bool,),
     "batch_size": (int,),
     "threads": (int,),
@@ -247,7 +262,9 @@ def _coerce(key: str, value: Any) -> Any:
     if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
         names = " or ".join("null" if t is type(None) else t.__name__ for t in expected)
         raise InvalidOptions(f"option {key} must be {names}, got {json_type(value)}")
-    return float(value) if key.startswith("temperature") else value
+    # JSON numbers arrive as int or float; the record holds floats.
+    is_float = key.startswith("temperature") or key == "hallucination_silence_threshold"
+    return float(value) if is_float and value is not None else value
 
 
 def json_type(value: Any) -> str:
@@ -294,6 +311,19 @@ def _validate(o: TranscribeOptions) -> None:
             f"batched decoding (batch size {o.batch_size}) needs the faster engine",
             "use --engine faster, or --batch-size 1 with the openai engine",
         )
+    threshold = o.hallucination_silence_threshold
+    if threshold is not None:
+        if not 0.0 < threshold <= 60.0:
+            raise InvalidOptions(
+                "hallucination silence threshold must be between 0 and 60 seconds, "
+                f"got {threshold}",
+                "Whisper's own suggestion is 2",
+            )
+        if o.batch_size > 1:
+            raise InvalidOptions(
+                "the hallucination silence threshold needs sequential decoding",
+                "use --batch-size 1 (batched decoding already skips silence with VAD)",
+            )
     if not 0 <= o.threads <= 256:
         raise InvalidOptions(f"threads must be between 0 (automatic) and 256, got {o.threads}")
     if o.initial_prompt is not None and len(o.initial_prompt) > 2000:

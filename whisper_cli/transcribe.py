@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -15,8 +14,10 @@ import numpy as np
 
 from whisper_cli.audio import SAMPLE_RATE, AudioReader, chunks
 from whisper_cli.engines import ProgressFn, StopFn, engine_transcript, load_engine
+from whisper_cli.guards import drop_text_in_silence
 from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Transcript, clamp_to_duration
+from whisper_cli.vad import speech_clips
 from whisper_cli.writers import write_outputs
 
 # Long recordings go to the engine in pieces of about this length, cut in a pause found
@@ -62,12 +63,8 @@ def transcribe_file(
         # A batch of N windows needs at least N * 30 s of audio in one piece to fill it.
         piece_seconds = max(CHUNK_SECONDS, 30.0 * options.batch_size)
         pieces = chunks(blocks, piece_seconds, CHUNK_SEARCH_SECONDS)
-        for offset, piece in itertools.chain(pieces, [(None, None)]):
-            if offset is None:  # after the last piece: one more try on an unread tail
-                if carry.size < CARRY_MIN_SECONDS * SAMPLE_RATE:
-                    break
-                offset, piece, carry = reader.samples - carry.size, carry, carry[:0]
-            elif carry.size:
+        for offset, piece in pieces:
+            if carry.size and speech_clips(carry):
                 offset, piece = offset - carry.size, np.concatenate([carry, piece])
             start = offset / SAMPLE_RATE
             end = start + piece.size / SAMPLE_RATE
@@ -84,16 +81,21 @@ def transcribe_file(
                 piece_options = replace(options, language=language, initial_prompt=None)
             t0 = time.perf_counter()
             part = engine.transcribe(piece, piece_options, progress, should_stop)
+            found = part.segments
+            if options.silence_guard:
+                found = drop_text_in_silence(found, piece)
             engine_s += time.perf_counter() - t0
             if not offset:
                 language, probability = part.language, part.language_probability
-            segments += [_shift(s, start, len(segments) + i) for i, s in enumerate(part.segments)]
+            segments += [_shift(s, start, len(segments) + i) for i, s in enumerate(found)]
             # Whisper sometimes gives up on the short last window of a piece (judged no
-            # speech after a failed fallback) where, mid-file, it would have gone on: the
-            # unread tail is carried into the next piece, as Whisper's own seek would do.
-            read_to = (
-                int(min(part.segments[-1].end, end - start) * SAMPLE_RATE) if part.segments else 0
-            )
+            # speech after a failed fallback) where, mid-file, it would have gone on. The
+            # audio after the piece's last segment is put in front of the next piece, as
+            # Whisper's own seek resumes at the last timestamp, but only when VAD hears speech
+            # in it (silence goes round again only to invite invented text). After the last
+            # piece nothing is decoded again: the end of the file is the engine's own call,
+            # as in the bare library, and audio already transcribed is never read twice.
+            read_to = int(min(found[-1].end, end - start) * SAMPLE_RATE) if found else 0
             tail = piece[read_to:]
             carry = (
                 tail[-int(CARRY_MAX_SECONDS * SAMPLE_RATE) :]

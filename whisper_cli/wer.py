@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 _ONES = [
     "zero",
@@ -83,11 +84,43 @@ def wer(reference: str, hypothesis: str) -> float:
 
 def word_errors(reference: str, hypothesis: str) -> int:
     """Levenshtein distance in words (substitutions + deletions + insertions)."""
+    return error_counts(reference, hypothesis).total
+
+
+@dataclass(frozen=True)
+class ErrorCounts:
+    substitutions: int = 0
+    deletions: int = 0  # reference words the hypothesis lost
+    insertions: int = 0  # words the hypothesis added
+
+    @property
+    def total(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+    def __add__(self, other: ErrorCounts) -> ErrorCounts:
+        return ErrorCounts(
+            self.substitutions + other.substitutions,
+            self.deletions + other.deletions,
+            self.insertions + other.insertions,
+        )
+
+
+def error_counts(reference: str, hypothesis: str) -> ErrorCounts:
+    """The word edits of a minimal alignment, by kind (fewest edits, then fewest
+    insertions: an added word is the error a repeated sentence makes)."""
     ref, hyp = normalize(reference), normalize(hypothesis)
-    prev = list(range(len(hyp) + 1))
+    # Each cell: (edits, insertions, substitutions, deletions) of the best alignment so far.
+    prev = [(j, j, 0, 0) for j in range(len(hyp) + 1)]
     for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
+        cur = [(i, 0, 0, i)]
         for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+            e, ins, sub, dele = prev[j - 1]
+            diagonal = (e + (r != h), ins, sub + (r != h), dele)
+            e, ins, sub, dele = prev[j]
+            deletion = (e + 1, ins, sub, dele + 1)
+            e, ins, sub, dele = cur[j - 1]
+            insertion = (e + 1, ins + 1, sub, dele)
+            cur.append(min(diagonal, deletion, insertion))
         prev = cur
-    return prev[-1]
+    _, ins, sub, dele = prev[-1]
+    return ErrorCounts(sub, dele, ins)

@@ -107,7 +107,7 @@ class FasterWhisperEngine:
             beam_size=options.beam_size,
             best_of=options.beam_size,
             initial_prompt=options.initial_prompt,
-            word_timestamps=options.word_timestamps,
+            word_timestamps=options.needs_word_timings,
         )
         if options.batch_size > 1:
             # The batched pipeline needs VAD to cut the audio into windows it can decode side
@@ -138,24 +138,31 @@ class FasterWhisperEngine:
                 temperature=list(options.temperatures()),
                 clip_timestamps=clips,
                 condition_on_previous_text=options.condition_on_previous_text,
+                hallucination_silence_threshold=options.hallucination_silence_threshold,
             )
         segments: list[Segment] = []
         for seg in segments_iter:  # decoding happens lazily, window by window, in this loop
             segments.append(
                 Segment(
                     id=len(segments),
-                    start=round(seg.start, 3),
-                    end=round(seg.end, 3),
+                    # Word-timed segments come as numpy floats: plain floats for JSON.
+                    start=round(float(seg.start), 3),
+                    end=round(float(seg.end), 3),
                     text=seg.text,
                     avg_logprob=seg.avg_logprob,
                     no_speech_prob=seg.no_speech_prob,
                     compression_ratio=seg.compression_ratio,
                     temperature=seg.temperature,
                     words=tuple(
-                        Word(round(w.start, 3), round(w.end, 3), w.word, w.probability)
+                        Word(
+                            round(float(w.start), 3),
+                            round(float(w.end), 3),
+                            w.word,
+                            float(w.probability),
+                        )
                         for w in seg.words
                     )
-                    if seg.words is not None
+                    if seg.words is not None and options.word_timestamps
                     else None,
                 )
             )
