@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEECH = Path(os.environ.get("WT_TEST_SPEECH", ROOT.parent / "shared" / "speech"))
+SPEECH = Path(os.environ.get("WT_TEST_SPEECH", ROOT / "tests" / "data" / "speech"))
 RESULTS = ROOT / "bench" / "results"
 SR = 16000
 sys.path.insert(0, str(ROOT))

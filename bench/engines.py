@@ -5,7 +5,7 @@ reports medians of transcription time (model load excluded and shown apart), RTF
 and WER, with temperature fallback on (the default decoding) and off (deterministic).
 python bench/engines.py [--model tiny.en] [--runs 3] [--seconds 75] [--modes on off] [--condition]
 
-The long recording is the real clips of shared/speech repeated, so its text repeats every
+The long recording is the real clips of tests/data/speech repeated, so its text repeats every
 ~30 s. With the previous text as prompt, Whisper then copies the prompt instead of listening
 (measured: tiny.en int8 WER 0.42 with, 0.11 without), a failure of the material rather than
 of an engine; so windows are not conditioned on previous text unless --condition is given.

@@ -8,12 +8,21 @@ import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
 from spool.claims import Claim, release, try_claim
 from spool.heartbeat import Heartbeat, is_alive, read_heartbeats
-from spool.layout import CANCEL, RESULT_STEM, Layout, new_job_id, parse_time, valid_job_id
+from spool.layout import (
+    CANCEL,
+    RESULT_STEM,
+    STATUS,
+    Layout,
+    new_job_id,
+    parse_time,
+    valid_job_id,
+)
 from spool.status import CANCELED, QUEUED, JobStatus, read_status, write_json_atomic, write_status
 from whisper_cli.errors import InputNotFound, WtError
 from whisper_cli.options import TranscribeOptions
@@ -25,6 +34,14 @@ class SpoolError(WtError):
 
 class JobNotFound(SpoolError):
     kind = "job_not_found"
+
+
+class NotCompleted(SpoolError):
+    kind = "not_completed"
+
+
+class NoSuchResult(SpoolError):
+    kind = "no_such_result"
 
 
 @dataclass(frozen=True)
@@ -103,13 +120,27 @@ class Spool:
     def status(self, job_id: str) -> JobStatus:
         status = read_status(self.job_dir(job_id))
         if status is None:
-            if any(self.layout.inbox.glob(f"{job_id}.*")):
+            if self.in_flight(job_id):
                 raise JobNotFound(
                     f"job {job_id} is in the inbox, not yet taken by a daemon",
                     "is `wt daemon` running? see `wt health`",
                 )
             raise JobNotFound(f"no job {job_id} in {self.root}", "list jobs with `wt status`")
         return status
+
+    def in_flight(self, job_id: str) -> bool:
+        """Whether a drop with this id is on its way to jobs/, or has just arrived there.
+
+        A drop moves inbox -> tmp/<id> -> jobs/<id>, each step an atomic rename. Looking in
+        that same order means a drop that moves on while we look is found at a later stop,
+        never missed between two of them.
+        """
+        layout = self.layout
+        return (
+            any(layout.inbox.glob(f"{glob_escape(job_id)}.*"))
+            or os.path.lexists(layout.staging / job_id)
+            or os.path.lexists(layout.jobs / job_id / STATUS)
+        )
 
     def jobs(self) -> list[JobStatus]:
         out = []
@@ -125,22 +156,31 @@ class Spool:
     def result(self, job_id: str, fmt: str = "txt") -> Path:
         status = self.status(job_id)
         if status.state != "completed":
-            raise SpoolError(
+            raise NotCompleted(
                 f"job {job_id} is {status.state}, not completed", f"wait for it: wt wait {job_id}"
             )
         path = self.job_dir(job_id) / f"{RESULT_STEM}.{fmt}"
         if not path.is_file():
-            raise SpoolError(
+            raise NoSuchResult(
                 f"job {job_id} has no {fmt} result",
                 f"it was submitted with formats {status.options['output_formats']}",
             )
         return path
 
     # ---- act -------------------------------------------------------------------------
-    def cancel(self, job_id: str) -> JobStatus:
-        """Create the cancel marker; a queued job is canceled here and now."""
+    def cancel(self, job_id: str) -> JobStatus | None:
+        """Create the cancel marker; a queued job is canceled here and now. A drop still on
+        its way (in the inbox or being taken) gets the marker early and becomes a canceled
+        job when it arrives; returns None then."""
         job_dir = self.job_dir(job_id)
-        status = self.status(job_id)
+        try:
+            status = self.status(job_id)
+        except JobNotFound:
+            if not self.in_flight(job_id):
+                raise
+            job_dir.mkdir(exist_ok=True)
+            (job_dir / CANCEL).touch()
+            return read_status(job_dir)
         if status.terminal:
             return status  # canceling a finished job changes nothing
         (job_dir / CANCEL).touch()
@@ -161,11 +201,7 @@ class Spool:
                 if status.terminal:
                     return status
             except JobNotFound:
-                in_flight = (
-                    any(self.layout.inbox.glob(f"{job_id}.*"))
-                    or (self.layout.staging / job_id).exists()
-                )
-                if not in_flight:
+                if not self.in_flight(job_id):
                     raise
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(job_id)

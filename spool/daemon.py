@@ -8,6 +8,7 @@ daemon takes back the claims of a dead one, so every job ends in a final state e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -20,6 +21,8 @@ from datetime import datetime
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
+
+from rich.markup import escape
 
 from spool.claims import Claim, release, take_back_if_dead, try_claim
 from spool.heartbeat import (
@@ -39,7 +42,7 @@ from spool.inbox import (
     read_sidecar,
     recover_staging,
 )
-from spool.layout import CANCEL, CLAIM, HOST, Layout, utcnow
+from spool.layout import CANCEL, CLAIM, HOST, Layout, log_safe, utcnow
 from spool.status import (
     CANCELED,
     FAILED,
@@ -54,6 +57,7 @@ from spool.status import (
 )
 from spool.worker import worker_main
 from whisper_cli import __version__
+from whisper_cli.errors import WtError
 from whisper_cli.options import TranscribeOptions
 
 CREATE_GRACE = 0.05  # seconds to wait for an open event after a create event
@@ -113,11 +117,16 @@ class Log:
 
     def __call__(self, event: str, job: str | None = None, **fields: Any) -> None:
         if self.json:
+            fields = {k: log_safe(v) if isinstance(v, str) else v for k, v in fields.items()}
             record = {"time": utcnow(), "event": event, **({"job": job} if job else {}), **fields}
             print(json.dumps(record, ensure_ascii=False), file=sys.stderr, flush=True)
             return
         style = {"completed": "green", "failed": "red", "canceled": "yellow"}.get(event, "")
-        extra = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        # One line per event whatever a file is called: control characters and undecodable
+        # bytes escaped, and square brackets not read as markup.
+        extra = " ".join(
+            f"{k}={escape(log_safe(str(v)))}" for k, v in fields.items() if v is not None
+        )
         head = f"[{style}]{event:<10}[/{style}]" if style else f"{event:<10}"
         self.console.print(
             f"{datetime.now():%H:%M:%S} {head} {job or ''} {extra}".rstrip(), markup=True
@@ -170,10 +179,13 @@ class Daemon:
         self.observer = None
         self.beat: Heartbeat | None = None
         self.timers: dict[str, float] = {}
+        # Final writes a job is owed that failed (a full disk): retried every turn, with the
+        # claim held until they succeed, so the job is neither lost nor left to a dead worker.
+        self.owed: dict[str, Any] = {}
 
     # ---- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
-        self.layout.ensure()
+        self._check_spool()
         polling = self.cfg.poll or not filesystem_sends_events(self.layout.root)
         self.beat = Heartbeat(
             self.id,
@@ -207,6 +219,25 @@ class Daemon:
         finally:
             self._shutdown()
         return 0
+
+    def _check_spool(self) -> None:
+        """Refuse to start, in one line, on a spool this daemon cannot use."""
+        try:
+            self.layout.ensure()
+        except OSError as exc:
+            raise SpoolUnusable(
+                f"{exc.filename or self.layout.root}: cannot create the spool folders "
+                f"({exc.strerror})",
+                "run the daemon as the spool's owner, or give its user write access "
+                "(see README: spool permissions)",
+            ) from None
+        for folder in (self.layout.jobs, self.layout.staging, self.layout.daemons):
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise SpoolUnusable(
+                    f"{folder}: this daemon (uid {os.getuid()}) may not write here",
+                    "run the daemon as the spool's owner, or give its user write access "
+                    "(see README: spool permissions)",
+                )
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if self.stopping:  # a second signal: stop now, requeueing what runs
@@ -267,11 +298,12 @@ class Daemon:
     def _shutdown(self) -> None:
         for slot in self.slots:
             if slot.job:
-                self._requeue(slot.job, "daemon stopped")
+                self._guarded("requeue", self._requeue, slot.job, "daemon stopped")
             self._stop_worker(slot)
         if self.observer is not None:
             self.observer.stop()
-        remove_heartbeat(self.layout, self.id)
+        with contextlib.suppress(OSError):
+            remove_heartbeat(self.layout, self.id)
         self.log("stopped", None, daemon=self.id, jobs_done=self.jobs_done)
 
     @staticmethod
@@ -306,17 +338,57 @@ class Daemon:
             names = self._wait_events(0.25)
             if not self.stopping:
                 full_scan = self._due("inbox", self.cfg.poll_interval if polling else 5.0)
-                self._take_from_inbox(names, full_scan)
+                self._guarded("intake", self._take_from_inbox, names, full_scan)
             if self._due("jobs", 1.0):
-                self._scan_jobs()
-            self._poll_workers()
-            self._check_cancels()
+                self._guarded("scan", self._scan_jobs)
+            self._guarded("workers", self._poll_workers)
+            self._guarded("cancel", self._check_cancels)
             if not self.stopping:
-                self._dispatch()
+                self._guarded("dispatch", self._dispatch)
             if self._due("beat", BEAT_SECONDS):
-                self._heartbeat()
+                self._guarded("heartbeat", self._heartbeat)
             if self._due("claims", 5.0):
-                self._recover_dead()
+                self._guarded("recover", self._recover_dead)
+            if self.owed and self._due("owed", 1.0):
+                self._pay_owed()
+
+    def _settle(self, job_id: str, action: Any) -> None:
+        """Do a job's final write now, or owe it and retry until the spool takes it."""
+        try:
+            action()
+        except OSError as exc:
+            self.owed[job_id] = action
+            self._trouble("status", exc)
+
+    def _pay_owed(self) -> None:
+        for job_id, action in list(self.owed.items()):
+            try:
+                action()
+            except OSError as exc:
+                self._trouble("status", exc)
+                return
+            del self.owed[job_id]
+        if self.beat is not None and (self.beat.problem or "").startswith("status"):
+            self.beat.problem = None
+
+    def _guarded(self, step: str, action: Any, *args: Any) -> None:
+        """Run one step of the loop; a failed write (a full disk, a quota, an I/O error, a
+        permission taken away) is logged once and retried on the next turn, never fatal."""
+        try:
+            action(*args)
+        except OSError as exc:
+            self._trouble(step, exc)
+
+    def _trouble(self, step: str, exc: OSError) -> None:
+        problem = f"{step}: {exc.strerror or exc}" + (
+            f" ({log_safe(str(exc.filename))})" if exc.filename else ""
+        )
+        if self.beat is not None and self.beat.problem != problem:
+            self.beat.problem = problem
+            self.log("io-error", None, step=step, error=problem)
+            # Say it in the heartbeat now: `wt health` reports a daemon that cannot work.
+            with contextlib.suppress(OSError):
+                write_heartbeat(self.layout, self.beat)
 
     def _wait_events(self, timeout: float) -> set[str]:
         """Names touched since the last call; classifies how each arrived."""
@@ -375,7 +447,7 @@ class Daemon:
                     self.layout, path, self.cfg.defaults, self.cfg.max_input_bytes, self.cfg.settle
                 )
             except OSError as exc:
-                self.log("intake-error", None, file=path.name, error=str(exc))
+                self._trouble("intake", exc)
                 self.recheck[path.name] = now + self.cfg.settle
                 continue
             if job_id is None:
@@ -383,6 +455,8 @@ class Daemon:
                     self.recheck[path.name] = now + self.cfg.settle
                 continue
             self.readiness.forget(path.name)
+            if self.beat is not None and (self.beat.problem or "").startswith("intake"):
+                self.beat.problem = None
             status = read_status(self.layout.job(job_id))
             if status is None:
                 continue
@@ -473,7 +547,12 @@ class Daemon:
             worker=Worker(HOST, slot.process.pid or 0, self.id),
             error=None,
         )
-        write_status(job_dir, status)
+        try:
+            write_status(job_dir, status)
+        except OSError:
+            release(job_dir)  # still queued on disk: anyone may take it once writes work
+            self.pending.add(job_id)
+            raise
         slot.job, slot.cancel_seen = job_id, None
         slot.conn.send(str(job_dir))
         self.log(
@@ -506,6 +585,13 @@ class Daemon:
         elif kind == "done":
             _, job_id, state = message
             slot.job = None
+            if state == PROCESSING:
+                # The worker could not write the job's final status (a full disk): run it
+                # again once the spool takes writes.
+                self._settle(
+                    job_id, lambda: self._requeue(job_id, "its status could not be written")
+                )
+                return
             self.jobs_done += 1
             self.finished.add(job_id)
             status = read_status(self.layout.jobs / job_id)
@@ -527,30 +613,27 @@ class Daemon:
         job_id = slot.job
         assert job_id is not None
         slot.job = None
+        how = (
+            f"killed by signal {-exitcode}"
+            if exitcode is not None and exitcode < 0
+            else f"exit status {exitcode}"
+        )
+        hint = (
+            " (signal 9 is usually the out-of-memory killer: use a smaller model or fewer workers)"
+            if exitcode == -signal.SIGKILL
+            else ""
+        )
+        message = f"the worker process died while transcribing: {how}{hint}"
+        self._settle(job_id, lambda: self._finish(job_id, FAILED, f"worker {how}", message))
+
+    def _finish(self, job_id: str, state: str, why: str, message: str | None = None) -> None:
+        """Move a job this daemon holds to a final state (if it has none yet), and let go."""
         job_dir = self.layout.jobs / job_id
         status = read_status(job_dir)
         if status is not None and not status.terminal:
-            how = (
-                f"killed by signal {-exitcode}"
-                if exitcode is not None and exitcode < 0
-                else f"exit status {exitcode}"
-            )
-            hint = (
-                " (signal 9 is usually the out-of-memory killer: use a smaller model or "
-                "fewer workers)"
-                if exitcode == -signal.SIGKILL
-                else ""
-            )
-            write_status(
-                job_dir,
-                status.advance(
-                    FAILED,
-                    error=JobError(
-                        "worker_crashed", f"the worker process died while transcribing: {how}{hint}"
-                    ),
-                ),
-            )
-            self.log(FAILED, job_id, input=status.input.name, error=f"worker {how}")
+            error = JobError("worker_crashed", message) if message else None
+            write_status(job_dir, status.advance(state, error=error))
+            self.log(state, job_id, input=status.input.name, how=why)
         release(job_dir)
         self.finished.add(job_id)
 
@@ -571,17 +654,11 @@ class Daemon:
         slot.process.kill()
         slot.process.join(10)
         slot.job = None
-        if job_id:
-            job_dir = self.layout.jobs / job_id
-            status = read_status(job_dir)
-            if status is not None and not status.terminal:
-                if cancel:
-                    write_status(job_dir, status.advance(CANCELED))
-                    self.log(CANCELED, job_id, input=status.input.name, how="worker stopped")
-                    release(job_dir)
-                    self.finished.add(job_id)
-                else:
-                    self._requeue(job_id, requeue or "requeued")
+        if job_id and cancel:
+            self._settle(job_id, lambda: self._finish(job_id, CANCELED, "worker stopped"))
+        elif job_id:
+            why = requeue or "requeued"
+            self._settle(job_id, lambda: self._requeue(job_id, why))
         index = self.slots.index(slot)
         self.slots[index] = self._spawn()
 
@@ -589,6 +666,8 @@ class Daemon:
         job_dir = self.layout.jobs / job_id
         status = read_status(job_dir)
         if status is not None and status.state == PROCESSING:
+            # If this write fails the claim stays: once this daemon is gone, any daemon
+            # takes the dead claim back and requeues the job.
             write_status(job_dir, status.advance(QUEUED, worker=None, progress=Progress()))
             self.log(QUEUED, job_id, input=status.input.name, why=why)
         release(job_dir)
@@ -644,6 +723,10 @@ def _read_status_quietly(job_dir: Path) -> JobStatus | None:
         return read_status(job_dir)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+class SpoolUnusable(WtError):
+    kind = "spool_unusable"
 
 
 def serve(config: DaemonConfig) -> int:

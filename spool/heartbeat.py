@@ -33,6 +33,9 @@ class Heartbeat:
     jobs_done: int = 0
     accepting: bool = True
     watch: str = "inotify"
+    # Why this daemon cannot take files from the inbox or write to the spool, while that
+    # lasts (a full disk, an inbox it may not change); None when all is well.
+    problem: str | None = None
 
 
 def new_daemon_id() -> str:

@@ -12,6 +12,7 @@ Close events are not trusted: a writer may close and reopen, and polling and NFS
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -24,17 +25,22 @@ from typing import Any
 
 from spool import PROTOCOL_VERSION
 from spool.layout import (
+    CANCEL,
     REQUEST,
     SIDECAR,
+    STATUS,
     Layout,
+    duplicate_job_id,
     input_file_name,
     is_sidecar_name,
     is_temp_name,
     new_job_id,
+    printable_name,
     utcnow,
     valid_job_id,
 )
 from spool.status import (
+    CANCELED,
     FAILED,
     QUEUED,
     InputInfo,
@@ -135,18 +141,19 @@ class Sidecar:
 
 def read_sidecar(path: Path) -> Sidecar:
     """Parse a sidecar without trusting it: bounded size, a regular file, known keys only."""
+    label = printable_name(path.name)[0]
     try:
         st = os.lstat(path)
         if not stat.S_ISREG(st.st_mode):
-            return Sidecar(error=f"sidecar {path.name} is not a regular file")
+            return Sidecar(error=f"sidecar {label} is not a regular file")
         if st.st_size > MAX_SIDECAR_BYTES:
-            return Sidecar(error=f"sidecar {path.name} is larger than {MAX_SIDECAR_BYTES} bytes")
+            return Sidecar(error=f"sidecar {label} is larger than {MAX_SIDECAR_BYTES} bytes")
         with open(path, "rb") as fh:
             data = json.loads(fh.read(MAX_SIDECAR_BYTES + 1))
     except (OSError, ValueError) as exc:
-        return Sidecar(error=f"sidecar {path.name} is not valid JSON ({exc})")
+        return Sidecar(error=f"sidecar {label} is not valid JSON ({exc})")
     if not isinstance(data, dict):
-        return Sidecar(error=f"sidecar {path.name} must be a JSON object")
+        return Sidecar(error=f"sidecar {label} must be a JSON object")
     unknown = sorted(set(data) - SIDECAR_KEYS)
     job_id, name, size = data.get("id"), data.get("name"), data.get("size")
     options, metadata = data.get("options", {}), data.get("metadata", {})
@@ -166,66 +173,69 @@ def read_sidecar(path: Path) -> Sidecar:
         error = "sidecar options and metadata must be JSON objects"
     else:
         return Sidecar(job_id, name, size, options, metadata)
-    return Sidecar(error=error)
+    # The client's id is kept whatever else is wrong, so the failed job is found under it.
+    return Sidecar(job_id=job_id if valid_job_id(job_id) else None, error=error)
 
 
 def intake(
     layout: Layout, path: Path, defaults: TranscribeOptions, max_input_bytes: int, settle: float
 ) -> str | None:
     """Move a complete inbox entry into a new job folder. Returns the job id, or None when
-    another daemon took the file first or its sidecar is still being written."""
+    another daemon is taking the file or its sidecar is still being written.
+
+    The client's id is honoured whatever else is wrong with the drop, so a client waiting
+    on its id always finds its job; only an id already taken by another job is not.
+    """
     sidecar_path = find_sidecar(path)
     sidecar = read_sidecar(sidecar_path) if sidecar_path else Sidecar()
     if sidecar.error and sidecar_path and _recent(sidecar_path, settle):
         return None  # probably still being written: look again later
-    error: WtError | None = None
-    job_id = new_job_id()
-    if sidecar.error:
+    name, name_hex = printable_name(sidecar.name or path.name)
+    job_id, error = _choose_job_id(layout, sidecar.job_id)
+    if error is None and sidecar.error:
         error = InvalidOptions(sidecar.error, "see the README's spool protocol section")
-    elif sidecar.size is not None and _size(path) != sidecar.size:
-        error = IncompleteInput(
-            f"{sidecar.name or path.name}: has {_size(path)} bytes, its sidecar declares "
-            f"{sidecar.size}",
-            "the upload was cut short; send the file again",
-        )
-    elif sidecar.job_id:
-        if os.path.lexists(layout.jobs / sidecar.job_id) or os.path.lexists(
-            layout.staging / sidecar.job_id
-        ):
-            error = InvalidOptions(
-                f"job id {sidecar.job_id!r} is already in use",
-                "submit with a new id, or none to get one generated",
-            )
-        else:
-            job_id = sidecar.job_id
+    if error is None and sidecar.size is not None:
+        try:
+            actual = _size(path)
+        except FileNotFoundError:
+            return None  # another daemon took it
+        if actual != sidecar.size:
+            error = _size_mismatch(name, actual, sidecar.size)
     options: dict[str, Any] = defaults.to_dict()
     if error is None:
         try:
             options = TranscribeOptions.from_mapping(sidecar.options, defaults).to_dict()
         except InvalidOptions as exc:
             error = exc
-    original = sidecar.name or path.name
     staging = layout.staging / job_id
     try:
         staging.mkdir()
     except FileExistsError:
-        return None  # a concurrent intake of the same client id; it will fail one of them
+        return None  # another daemon is taking this drop (or one with the same id) right now
+    entry: dict[str, Any] = {"name": name, "file": input_file_name(name)}
+    if name_hex:
+        entry["name_hex"] = name_hex
     request = {
         "protocol": PROTOCOL_VERSION,
         "job_id": job_id,
-        "input": {"name": original, "file": input_file_name(original)},
+        "input": entry,
         "options": options,
         "metadata": sidecar.metadata,
         "submitted_at": utcnow(),
         "error": {"type": error.kind, "message": str(error)} if error else None,
     }
-    # request.json goes in first so a crash at any later point can be finished by anyone.
-    write_json_atomic(staging / REQUEST, request)
     try:
-        os.rename(path, staging / request["input"]["file"])
+        # request.json goes in first so a crash at any later point can be finished by anyone.
+        write_json_atomic(staging / REQUEST, request)
+        os.rename(path, staging / entry["file"])
     except FileNotFoundError:
         shutil.rmtree(staging, ignore_errors=True)
         return None  # another daemon took it
+    except OSError:
+        # Nothing was taken (a full disk, an inbox this daemon may not change): leave no
+        # staging folder behind, so retries do not pile them up.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if sidecar_path is not None:
         try:
             os.rename(sidecar_path, staging / SIDECAR)
@@ -235,38 +245,94 @@ def intake(
     return job_id
 
 
+def _choose_job_id(layout: Layout, wanted: str | None) -> tuple[str, WtError | None]:
+    """The client's id when it is free; an id in use gives a failed job under
+    `ID.dup-XXXXXXXX`, next to the job that holds the id, so neither is mistaken for the
+    other. A folder holding only a cancel marker is an early cancel, not a job."""
+    if not wanted:
+        return new_job_id(), None
+    existing = layout.jobs / wanted
+    if not os.path.lexists(existing) or _early_cancel(existing):
+        return wanted, None
+    return duplicate_job_id(wanted), InvalidOptions(
+        f"job id {wanted!r} is already in use by another job (its folder jobs/{wanted} is "
+        "that job's, not this drop's)",
+        "submit with a new id, or none to get one generated",
+    )
+
+
+def _early_cancel(job_dir: Path) -> bool:
+    """A cancel marker made before its job existed (canceling an upload in flight)."""
+    return os.path.lexists(job_dir / CANCEL) and not os.path.lexists(job_dir / STATUS)
+
+
+def _size_mismatch(name: str, actual: int, declared: int) -> IncompleteInput:
+    if actual < declared:
+        return IncompleteInput(
+            f"{name}: has {actual} bytes, its sidecar declares {declared}: the upload was "
+            "cut short",
+            "send the file again",
+        )
+    return IncompleteInput(
+        f"{name}: has {actual} bytes, more than the {declared} its sidecar declares (written "
+        "to after it was complete, or the wrong size declared)",
+        "declare the file's final size, or write it under a temporary name and rename it",
+    )
+
+
 def finish_intake(layout: Layout, staging: Path, max_input_bytes: int) -> None:
     """Write the first status and publish the job folder under jobs/ (idempotent)."""
     request = json.loads((staging / REQUEST).read_text())
-    input_path = staging / request["input"]["file"]
-    st = os.lstat(input_path)
+    entry = request["input"]
+    st = os.lstat(staging / entry["file"])
     error = request.get("error")
     if error is None:
-        error = _refusal(st, request["input"]["name"], max_input_bytes)
+        error = _refusal(st, entry["name"], max_input_bytes)
     status = JobStatus(
         job_id=request["job_id"],
         state=QUEUED,
-        input=InputInfo(request["input"]["name"], request["input"]["file"], st.st_size),
+        input=InputInfo(entry["name"], entry["file"], st.st_size, entry.get("name_hex")),
         options=request["options"],
         metadata=request["metadata"],
         created_at=request["submitted_at"],
     )
     if error is not None:
         status.advance(FAILED, error=JobError(**error))
+    _publish(layout, staging, request, status)
+
+
+def _publish(layout: Layout, staging: Path, request: dict, status: JobStatus) -> None:
+    """Rename the staged job into jobs/ under its id. An early cancel marker waiting there
+    makes it a canceled job; a job already there sends this one to a duplicate id."""
+    target = layout.jobs / status.job_id
+    for _ in range(3):
+        if _early_cancel(target):
+            if not status.terminal:
+                status.advance(CANCELED)
+            write_status(staging, status)
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(target / CANCEL, staging / CANCEL)
+            with contextlib.suppress(OSError):
+                os.rmdir(target)
+        else:
+            write_status(staging, status)
+        try:
+            os.rename(staging, target)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        if not _early_cancel(target):
+            break
+    # A job of that id was published meanwhile (a racing duplicate client id).
+    new_id = duplicate_job_id(status.job_id)
+    message = f"job id {status.job_id!r} is already in use by another job"
+    request["job_id"] = status.job_id = new_id
+    if not status.terminal:
+        status.advance(FAILED, error=JobError("invalid_options", message))
+    write_json_atomic(staging / REQUEST, request)
     write_status(staging, status)
-    try:
-        os.rename(staging, layout.jobs / request["job_id"])
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-            raise
-        # A job of that id was published meanwhile (a racing duplicate client id):
-        # keep this one under a fresh id rather than lose it.
-        new_id = new_job_id()
-        request["job_id"] = status.job_id = new_id
-        status.advance(FAILED, error=JobError("invalid_options", "job id already in use"))
-        write_json_atomic(staging / REQUEST, request)
-        write_status(staging, status)
-        os.rename(staging, layout.jobs / new_id)
+    os.rename(staging, layout.jobs / new_id)
 
 
 def _refusal(st: os.stat_result, name: str, max_input_bytes: int) -> dict | None:

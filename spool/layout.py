@@ -65,6 +65,11 @@ def new_job_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(5)}"
 
 
+def duplicate_job_id(job_id: str) -> str:
+    """Where a drop whose id is taken goes: `ID.dup-XXXXXXXX`, next to the job with that id."""
+    return f"{job_id[:114]}.dup-{secrets.token_hex(4)}"
+
+
 def is_temp_name(name: str) -> bool:
     return name.startswith(".") or name.lower().endswith(TEMP_SUFFIXES)
 
@@ -77,6 +82,33 @@ def input_file_name(original: str) -> str:
     """The input's name inside its job folder: `input` plus a safe extension of the original."""
     ext = os.path.splitext(original)[1].lower()
     return INPUT_STEM + (ext if re.fullmatch(r"\.[a-z0-9]{1,8}", ext) else "")
+
+
+def printable_name(name: str) -> tuple[str, str | None]:
+    """A file name as valid UTF-8 text, plus its exact bytes in hex when it was not.
+
+    POSIX names are bytes; Python hands undecodable ones over with lone surrogates, which
+    UTF-8 JSON cannot hold. Such a name is recorded with each undecodable byte written as
+    `\\xNN` (readable, and what most tools show), and losslessly as hex of the raw bytes.
+    """
+    try:
+        name.encode("utf-8")
+        return name, None
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = os.fsencode(name)  # undecodable bytes from the filesystem come back exactly
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "surrogatepass")  # lone surrogates from a JSON sidecar
+    return raw.decode("utf-8", "backslashreplace"), raw.hex()
+
+
+def log_safe(text: str) -> str:
+    """One line of valid text: control characters escaped, undecodable bytes as \\xNN."""
+    text = printable_name(text)[0]
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def utcnow() -> str:

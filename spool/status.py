@@ -50,9 +50,10 @@ class JobError:
 
 @dataclass
 class InputInfo:
-    name: str  # the name it was dropped or submitted with
+    name: str  # the name it was dropped or submitted with (valid UTF-8; see name_hex)
     file: str  # its name inside the job folder
     size: int
+    name_hex: str | None = None  # the exact bytes of a name that was not valid UTF-8
 
 
 @dataclass
@@ -112,7 +113,14 @@ class JobStatus:
 
 
 def write_json_atomic(path: Path, data: Any, durable: bool = True) -> None:
-    write_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n", durable)
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (from a sidecar's JSON escapes) cannot be UTF-8: write that
+        # document with \u escapes instead, which JSON readers decode to the same strings.
+        text = json.dumps(data, ensure_ascii=True, indent=2)
+    write_atomic(path, text + "\n", durable)
 
 
 def write_status(job_dir: Path, status: JobStatus, durable: bool = True) -> None:

@@ -49,7 +49,9 @@ def test_dropped_file_goes_queued_processing_completed_with_rising_progress(
     assert [order.index(s) for s in states] == sorted(order.index(s) for s in states)
     fractions = [f for s, f in seen if s == "processing"]
     assert fractions == sorted(fractions) and len(set(fractions)) >= 3, fractions
-    assert 0.0 < fractions[-2] < 1.0
+    # Progress was seen between the ends (how often 1.0 is read while the outputs are written
+    # depends on the machine's load).
+    assert any(0.0 < f < 1.0 for f in fractions), fractions
 
     job_dir = d.spool / "jobs" / job["job_id"]
     assert sorted(p.name for p in job_dir.iterdir()) == [

@@ -7,6 +7,7 @@ starts fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from whisper_cli import __version__
 from whisper_cli.errors import WtError
@@ -43,11 +45,27 @@ app.add_typer(models_app, name="models")
 err = Console(stderr=True, highlight=False)
 EXIT_FAILED = 1  # at least one file or job failed
 EXIT_USAGE = 2  # bad options, unknown model: nothing was attempted
+EXIT_CANCELED = 3  # wt wait: the job was canceled
+EXIT_NO_JOB = 4  # no job with that id (and none on its way)
+EXIT_NOT_COMPLETED = 5  # wt result: the job has not completed (queued, running, failed, ...)
+EXIT_NO_RESULT = 6  # wt result: the job completed without that format
+EXIT_TIMEOUT = 124  # wt wait --timeout ran out
+EXIT_INTERNAL = 70  # a bug in wt (EX_SOFTWARE)
 
 
 def fail(error: WtError | str, code: int = EXIT_USAGE) -> typer.Exit:
-    err.print(f"[red]error:[/red] {error}", soft_wrap=True, markup=True)
+    err.print("[red]error:[/red] " + escape(str(error)), soft_wrap=True, markup=True)
     return typer.Exit(code)
+
+
+def fail_job(error: WtError) -> typer.Exit:
+    """A companion's error, with the exit status the README gives its kind."""
+    codes = {
+        "job_not_found": EXIT_NO_JOB,
+        "not_completed": EXIT_NOT_COMPLETED,
+        "no_such_result": EXIT_NO_RESULT,
+    }
+    return fail(error, codes.get(error.kind, EXIT_FAILED))
 
 
 def _version(value: bool) -> None:
@@ -518,7 +536,11 @@ def daemon(
         shutdown_timeout=shutdown_timeout,
         log_format=log_format,
     )
-    raise typer.Exit(serve(config))
+    try:
+        code = serve(config)
+    except WtError as exc:  # a spool this daemon cannot use: one line, no traceback
+        raise fail(exc, EXIT_FAILED) from None
+    raise typer.Exit(code)
 
 
 def parse_size(text: str) -> int:
@@ -614,7 +636,10 @@ def submit(
             raise fail(exc, EXIT_FAILED) from None
         print(ids[-1], flush=True)
     if wait_:
-        states = [sp.wait(i).state for i in ids]
+        try:
+            states = [sp.wait(i).state for i in ids]
+        except WtError as exc:
+            raise fail_job(exc) from None
         raise typer.Exit(0 if all(s == "completed" for s in states) else EXIT_FAILED)
 
 
@@ -634,7 +659,7 @@ def status(
         try:
             st = sp.status(job_id)
         except WtError as exc:
-            raise fail(exc, EXIT_FAILED) from None
+            raise fail_job(exc) from None
         if json_out:
             print(status_json(st))
         else:
@@ -682,8 +707,12 @@ def cancel(job_id: str, spool: SpoolOpt = None) -> None:
     try:
         st = sp.cancel(job_id)
     except WtError as exc:
-        raise fail(exc, EXIT_FAILED) from None
-    err.print(f"{job_id}: {st.state}" + (" (cancel requested)" if st.state == "processing" else ""))
+        raise fail_job(exc) from None
+    if st is None:
+        err.print(f"{job_id}: not taken yet; it will be canceled when the daemon takes it")
+    else:
+        note = " (cancel requested)" if st.state == "processing" else ""
+        err.print(f"{job_id}: {st.state}{note}")
 
 
 @app.command()
@@ -700,11 +729,11 @@ def wait(
         st = sp.wait(job_id, timeout)
     except TimeoutError:
         err.print(f"{job_id}: still not finished after {timeout} s")
-        raise typer.Exit(124) from None
+        raise typer.Exit(EXIT_TIMEOUT) from None
     except WtError as exc:
-        raise fail(exc, EXIT_FAILED) from None
+        raise fail_job(exc) from None
     err.print(f"{job_id}: {st.state}" + (f": {st.error.message}" if st.error else ""))
-    raise typer.Exit({"completed": 0, "failed": 1, "canceled": 3}[st.state])
+    raise typer.Exit({"completed": 0, "failed": EXIT_FAILED, "canceled": EXIT_CANCELED}[st.state])
 
 
 @app.command()
@@ -721,7 +750,7 @@ def result(
     try:
         path = sp.result(job_id, fmt)
     except WtError as exc:
-        raise fail(exc, EXIT_FAILED) from None
+        raise fail_job(exc) from None
     if path_only:
         print(path)
     else:
@@ -767,7 +796,9 @@ def health(
 
     sp = open_spool(spool)
     daemons = [(b, alive) for b, alive in sp.daemons() if not this_host or b.host == HOST]
-    live = [b for b, alive in daemons if alive and b.accepting]
+    # A daemon that cannot take files or write statuses (full disk, permissions) is alive
+    # but not serving: health says so.
+    live = [b for b, alive in daemons if alive and b.accepting and not b.problem]
     jobs = sp.jobs()
     counts: dict[str, int] = {}
     for j in jobs:
@@ -791,8 +822,12 @@ def health(
             err.print(
                 f"{mark} {b.daemon} host={b.host} pid={b.pid} since={b.started_at} "
                 f"last_beat={b.last_beat} workers={b.workers} running="
-                f"{len(b.jobs_running)} done={b.jobs_done} watch={b.watch}"
+                f"{len(b.jobs_running)} done={b.jobs_done} watch={b.watch}",
+                soft_wrap=True,
+                markup=True,
             )
+            if b.problem:
+                err.print(f"  [red]cannot work:[/red] {escape(b.problem)}", soft_wrap=True)
         err.print(f"jobs: {counts or 'none'}; inbox: {len(inbox)} file(s)")
         err.print("[green]healthy[/green]" if live else "[red]no live daemon serves this spool")
     raise typer.Exit(0 if live else EXIT_FAILED)
@@ -804,3 +839,12 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:  # expected failures are WtErrors, handled in each command
+        if os.environ.get("WT_DEBUG"):
+            raise
+        err.print(
+            f"[red]error:[/red] {escape(type(exc).__name__)}: {escape(str(exc))} (a bug in wt; "
+            "please report it with the command; WT_DEBUG=1 shows the traceback)",
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_INTERNAL)

@@ -223,9 +223,13 @@ class OpenAIWhisperEngine:
         # the probability it does not return.
         import whisper
 
-        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), self.model.dims.n_mels).to(
-            self.device
-        )
+        # Exactly as whisper.transcribe builds it (the whole audio, padded by 30 s, then the
+        # first 30 s): a mel of the trimmed audio differs in the last bits and, on a 1.5 s
+        # clip, tipped base from English to Arabic where openai-whisper itself said English.
+        from whisper.audio import N_FRAMES, N_SAMPLES
+
+        mel = whisper.log_mel_spectrogram(audio, self.model.dims.n_mels, padding=N_SAMPLES)
+        mel = whisper.pad_or_trim(mel, N_FRAMES).to(self.device)
         if self.compute_type == "float16":
             mel = mel.half()
         _, probs = self.model.detect_language(mel)
