@@ -40,6 +40,10 @@ class NotCompleted(SpoolError):
     kind = "not_completed"
 
 
+class NotTaken(NotCompleted):
+    """Submitted, but still on its way into jobs/ (no daemon has taken it yet)."""
+
+
 class NoSuchResult(SpoolError):
     kind = "no_such_result"
 
@@ -68,8 +72,13 @@ class Spool:
         metadata: dict[str, Any] | None = None,
         job_id: str | None = None,
         move: bool = False,
+        link: bool = False,
     ) -> str:
-        """Enqueue atomically: sidecar first, then the audio renamed into the inbox."""
+        """Enqueue atomically: sidecar first, then the audio renamed into the inbox.
+
+        The audio is copied by default: a hard link would share the file with the caller,
+        and an edit in place of the original would change the job's input.
+        """
         if not audio.is_file():
             raise InputNotFound(f"{audio}: no such file", "check the path")
         if options:
@@ -87,6 +96,9 @@ class Spool:
         sidecar = {
             "id": job_id,
             "name": audio.name,
+            # Declared so that any daemon, polling ones included, takes the file the moment
+            # it is complete (a copy renamed within one clock tick looks written in place).
+            "size": audio.stat().st_size,
             "options": options or {},
             "metadata": metadata or {},
         }
@@ -99,11 +111,13 @@ class Spool:
                 except OSError:
                     shutil.copyfile(audio, tmp)
                     audio.unlink()
-            else:
+            elif link:
                 try:
                     os.link(audio, tmp)  # same filesystem: no copy at all
                 except OSError:
                     shutil.copyfile(audio, tmp)
+            else:
+                shutil.copyfile(audio, tmp)
             os.rename(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -121,7 +135,11 @@ class Spool:
         status = read_status(self.job_dir(job_id))
         if status is None:
             if self.in_flight(job_id):
-                raise JobNotFound(
+                status = read_status(self.job_dir(job_id))  # it may have just arrived
+            if status is not None:
+                return status
+            if self.in_flight(job_id):
+                raise NotTaken(
                     f"job {job_id} is in the inbox, not yet taken by a daemon",
                     "is `wt daemon` running? see `wt health`",
                 )
@@ -175,9 +193,7 @@ class Spool:
         job_dir = self.job_dir(job_id)
         try:
             status = self.status(job_id)
-        except JobNotFound:
-            if not self.in_flight(job_id):
-                raise
+        except NotTaken:
             job_dir.mkdir(exist_ok=True)
             (job_dir / CANCEL).touch()
             return read_status(job_dir)
@@ -200,9 +216,8 @@ class Spool:
                 status = self.status(job_id)
                 if status.terminal:
                     return status
-            except JobNotFound:
-                if not self.in_flight(job_id):
-                    raise
+            except NotTaken:
+                pass
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(job_id)
             time.sleep(interval)

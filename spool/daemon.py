@@ -39,6 +39,8 @@ from spool.inbox import (
     find_sidecar,
     inbox_candidates,
     intake,
+    intake_orphan,
+    orphan_sidecars,
     read_sidecar,
     recover_staging,
 )
@@ -94,6 +96,7 @@ class DaemonConfig:
     stale_seconds: float = STALE_SECONDS
     max_attempts: int = 3
     log_format: str = "text"
+    orphan_sidecar_after: float = 3600.0
 
 
 @dataclass
@@ -378,6 +381,16 @@ class Daemon:
             action(*args)
         except OSError as exc:
             self._trouble(step, exc)
+            return
+        # Cleared once the same step works again (intake clears its own, on a taken file).
+        if (
+            self.beat is not None
+            and step != "intake"
+            and (self.beat.problem or "").startswith(f"{step}:")
+        ):
+            self.beat.problem = None
+            with contextlib.suppress(OSError):
+                write_heartbeat(self.layout, self.beat)
 
     def _trouble(self, step: str, exc: OSError) -> None:
         problem = f"{step}: {exc.strerror or exc}" + (
@@ -474,6 +487,11 @@ class Daemon:
         if full_scan:
             # After the checks: a temp file seen now is recognised by its inode next scan.
             self.readiness.note_scan(self.layout.inbox)
+            for sidecar in orphan_sidecars(self.layout, self.cfg.orphan_sidecar_after):
+                job_id = intake_orphan(self.layout, sidecar, self.cfg.max_input_bytes)
+                if job_id is not None:
+                    self.finished.add(job_id)
+                    self.log(FAILED, job_id, input=sidecar.name, error="sidecar without audio")
 
     # ---- jobs ------------------------------------------------------------------------
     def _scan_jobs(self) -> None:

@@ -28,7 +28,9 @@ from spool.layout import (
     CANCEL,
     REQUEST,
     SIDECAR,
+    SIDECAR_SUFFIX,
     STATUS,
+    UNUSED_SIDECAR,
     Layout,
     duplicate_job_id,
     input_file_name,
@@ -123,10 +125,127 @@ def inbox_candidates(layout: Layout) -> list[Path]:
 
 
 def find_sidecar(audio: Path) -> Path | None:
-    for candidate in (audio.with_name(audio.name + ".json"), audio.with_suffix(".json")):
-        if candidate != audio and os.path.lexists(candidate):
-            return candidate
+    """The sidecar of an inbox file: `NAME.EXT.json`, else `NAME.json` when no other file
+    in the inbox is called `NAME.<something>` (a stem sidecar shared by several files
+    belongs to none of them)."""
+    full, stem = _sidecar_forms(audio)
+    if os.path.lexists(full):
+        return full
+    if stem is not None and os.path.lexists(stem) and _sole_file_of_stem(audio):
+        return stem
     return None
+
+
+def spare_sidecar(audio: Path) -> Path | None:
+    """`NAME.json` when `NAME.EXT.json` is the one used: kept with the job, never left."""
+    full, stem = _sidecar_forms(audio)
+    if stem is not None and os.path.lexists(full) and os.path.lexists(stem):
+        return stem if _sole_file_of_stem(audio) else None
+    return None
+
+
+def _sidecar_forms(audio: Path) -> tuple[Path, Path | None]:
+    full = audio.with_name(audio.name + SIDECAR_SUFFIX)
+    stem = audio.with_name(os.path.splitext(audio.name)[0] + SIDECAR_SUFFIX)
+    return full, (stem if stem != full else None)
+
+
+def _sole_file_of_stem(audio: Path) -> bool:
+    stem = os.path.splitext(audio.name)[0]
+    try:
+        names = os.listdir(audio.parent)
+    except FileNotFoundError:
+        return True
+    return not any(
+        n != audio.name
+        and not is_temp_name(n)
+        and not is_sidecar_name(n)
+        and os.path.splitext(n)[0] == stem
+        for n in names
+    )
+
+
+def _shared_stem_sidecar(audio: Path) -> Path | None:
+    _, stem = _sidecar_forms(audio)
+    if stem is not None and os.path.lexists(stem) and not _sole_file_of_stem(audio):
+        return stem
+    return None
+
+
+def orphan_sidecars(layout: Layout, older_than: float, now: float | None = None) -> list[Path]:
+    """Sidecars that no file in the inbox will use, untouched for `older_than` seconds and
+    with no upload under a temporary name that could be their audio."""
+    now = time.time() if now is None else now
+    try:
+        names = os.listdir(layout.inbox)
+    except FileNotFoundError:
+        return []
+    files = [n for n in names if not is_temp_name(n) and not is_sidecar_name(n)]
+    temps = [n for n in names if is_temp_name(n)]
+    orphans = []
+    for name in names:
+        if is_temp_name(name) or not is_sidecar_name(name):
+            continue
+        audio = name[: -len(SIDECAR_SUFFIX)]
+        if audio in files or sum(os.path.splitext(f)[0] == audio for f in files) == 1:
+            continue  # its file is here (a stem sidecar of exactly one file)
+        if any(audio in t for t in temps):
+            continue  # probably its audio, still uploading
+        try:
+            if now - os.lstat(layout.inbox / name).st_mtime < older_than:
+                continue
+        except FileNotFoundError:
+            continue
+        orphans.append(layout.inbox / name)
+    return orphans
+
+
+NO_AUDIO = "no audio file arrived for this sidecar"
+SHARED_STEM = "several files share its name (NAME.wav, NAME.mp3, ...), so it belongs to none"
+
+
+def intake_orphan(
+    layout: Layout, sidecar_path: Path, max_input_bytes: int, why: str = NO_AUDIO
+) -> str | None:
+    """A sidecar no file can use becomes a failed job under its id, the sidecar kept as
+    the job's input, so the client sees what happened."""
+    sidecar = read_sidecar(sidecar_path)
+    job_id, error = _choose_job_id(layout, sidecar.job_id)
+    name = printable_name(sidecar_path.name)[0]
+    if error is None:
+        error = OrphanSidecar(
+            f"{name}: {why}",
+            "name the sidecar NAME.EXT.json after its audio file NAME.EXT, and drop both",
+        )
+    staging = layout.staging / job_id
+    try:
+        staging.mkdir()
+    except FileExistsError:
+        return None
+    request = {
+        "protocol": PROTOCOL_VERSION,
+        "job_id": job_id,
+        "input": {"name": name, "file": SIDECAR},
+        "options": {},
+        "metadata": sidecar.metadata,
+        "submitted_at": utcnow(),
+        "error": {"type": error.kind, "message": str(error)},
+    }
+    try:
+        write_json_atomic(staging / REQUEST, request)
+        os.rename(sidecar_path, staging / SIDECAR)
+    except FileNotFoundError:
+        shutil.rmtree(staging, ignore_errors=True)
+        return None  # its audio arrived and took it, or another daemon did
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finish_intake(layout, staging, max_input_bytes)
+    return job_id
+
+
+class OrphanSidecar(WtError):
+    kind = "orphan_sidecar"
 
 
 @dataclass
@@ -186,7 +305,7 @@ def intake(
     The client's id is honoured whatever else is wrong with the drop, so a client waiting
     on its id always finds its job; only an id already taken by another job is not.
     """
-    sidecar_path = find_sidecar(path)
+    sidecar_path, spare = find_sidecar(path), spare_sidecar(path)
     sidecar = read_sidecar(sidecar_path) if sidecar_path else Sidecar()
     if sidecar.error and sidecar_path and _recent(sidecar_path, settle):
         return None  # probably still being written: look again later
@@ -237,11 +356,17 @@ def intake(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if sidecar_path is not None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.rename(sidecar_path, staging / SIDECAR)
-        except FileNotFoundError:
-            pass
+    if spare is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(spare, staging / UNUSED_SIDECAR)
     finish_intake(layout, staging, max_input_bytes)
+    shared = _shared_stem_sidecar(path)
+    if shared is not None:
+        # Its owner cannot be told, and waiting would only hand it to whichever file is
+        # left last: it fails now, visibly, under its id.
+        intake_orphan(layout, shared, max_input_bytes, SHARED_STEM)
     return job_id
 
 

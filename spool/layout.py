@@ -18,6 +18,7 @@ SIDECAR_SUFFIX = ".json"
 STATUS = "status.json"
 REQUEST = "request.json"
 SIDECAR = "sidecar.json"
+UNUSED_SIDECAR = "sidecar.unused.json"  # NAME.json, when NAME.EXT.json was the one used
 CANCEL = "cancel"
 CLAIM = "claim"
 RESULT_STEM = "result"

@@ -7,6 +7,7 @@ import ctypes
 import json
 import os
 import signal
+import threading
 import time
 import traceback
 from dataclasses import replace
@@ -29,6 +30,7 @@ from whisper_cli.options import TranscribeOptions
 from whisper_cli.transcribe import transcribe_to_files
 
 PROGRESS_EVERY = 1.0  # seconds between status.json progress writes
+TICK = 0.2  # how often the ticker looks whether a write is due
 
 
 def _die_with_parent() -> None:
@@ -53,13 +55,14 @@ def run_job(job_dir: Path, parent_pid: int | None = None) -> str:
     )
     started = time.monotonic()
     last_write = 0.0
+    latest = (0.0, 0.0)  # the engine's last report: (seconds done, duration)
+    lock = threading.Lock()  # the engine's callback and the ticker both write progress
 
-    def on_progress(done: float, duration: float) -> None:
+    def write_progress() -> None:
         nonlocal last_write
         now = time.monotonic()
-        if now - last_write < PROGRESS_EVERY and done < duration:
-            return
         last_write = now
+        done, duration = latest
         fraction = min(1.0, done / duration) if duration > 0 else 0.0
         eta = (now - started) * (1 - fraction) / fraction if fraction > 0.01 else None
         status.progress = Progress(
@@ -74,21 +77,46 @@ def run_job(job_dir: Path, parent_pid: int | None = None) -> str:
         except OSError:
             pass  # progress is best effort; the final state is what must land
 
+    def on_progress(done: float, duration: float) -> None:
+        nonlocal latest
+        with lock:
+            latest = (done, duration)
+            if time.monotonic() - last_write >= PROGRESS_EVERY or done >= duration:
+                write_progress()
+
+    # The engine reports once per segment or 30 s window, which can be seconds apart (2.4 s
+    # seen, 9 s once): the ticker writes the latest report whenever a second has passed
+    # without a write, so status.json changes at least every PROGRESS_EVERY (+ TICK) seconds.
+    ticking = threading.Event()
+
+    def tick() -> None:
+        while not ticking.wait(TICK):
+            with lock:
+                if time.monotonic() - last_write >= PROGRESS_EVERY:
+                    write_progress()
+
+    ticker = threading.Thread(target=tick, name="wt-progress", daemon=True)
+    ticker.start()
+
     def should_stop() -> bool:
         if parent_pid is not None and os.getppid() != parent_pid:
             return True
         return (job_dir / CANCEL).exists()
 
     try:
-        outcome = transcribe_to_files(
-            job_dir / status.input.file,
-            options,
-            job_dir,
-            RESULT_STEM,
-            on_progress,
-            should_stop,
-            label=status.input.name,
-        )
+        try:
+            outcome = transcribe_to_files(
+                job_dir / status.input.file,
+                options,
+                job_dir,
+                RESULT_STEM,
+                on_progress,
+                should_stop,
+                label=status.input.name,
+            )
+        finally:
+            ticking.set()
+            ticker.join()
         t = outcome.transcript
         duration = t.duration
         status.advance(
@@ -121,8 +149,8 @@ def run_job(job_dir: Path, parent_pid: int | None = None) -> str:
     try:
         write_status(job_dir, status)
     except OSError as exc:
-        # Nothing more can be recorded here (a full disk, usually); the claim stays, so the
-        # job is retried once space is back and the daemon restarts.
+        # Nothing more can be recorded here (a full disk, usually); the claim stays and the
+        # daemon, told "processing", requeues the job once the spool takes writes again.
         print(f"wt worker: cannot write status of {job_dir.name}: {exc}", flush=True)
         return "processing"
     release(job_dir)

@@ -403,13 +403,13 @@ def test_companions_submit_wait_result_status_clean(daemon_factory, spool_dir):
         < 0.5
     )
     missing = run_wt("result", job_id, "--spool", spool_dir, "--format", "vtt")
-    assert missing.returncode == 1 and "no vtt result" in missing.stderr
+    assert missing.returncode == 6 and "no vtt result" in missing.stderr  # EXIT_NO_RESULT
     st = json.loads(run_wt("status", job_id, "--spool", spool_dir, "--json").stdout)
     assert st["metadata"] == {"user": "ann"} and st["input"]["name"] == wav.name
     table = run_wt("status", "--spool", spool_dir).stdout
     assert "completed" in table
     assert run_wt("wait", job_id, "--spool", spool_dir, "--timeout", "5").returncode == 0
-    assert run_wt("status", "nope", "--spool", spool_dir).returncode == 1
+    assert run_wt("status", "nope", "--spool", spool_dir).returncode == 4  # EXIT_NO_JOB
     proc = run_wt("clean", "--older-than", "1h", "--spool", spool_dir)
     assert proc.returncode == 0 and "removed 0" in proc.stderr
     time.sleep(1.1)

@@ -491,6 +491,14 @@ def daemon(
         ),
     ] = 30.0,
     log_format: Annotated[str, typer.Option("--log-format", help="text | json")] = "text",
+    orphan_sidecar_after: Annotated[
+        float,
+        typer.Option(
+            "--orphan-sidecar-after",
+            min=0.0,
+            help="Seconds after which a sidecar that no file uses becomes a failed job.",
+        ),
+    ] = 3600.0,
     model: ModelOpt = None,
     engine: EngineOpt = "faster",
     language: LanguageOpt = None,
@@ -535,6 +543,7 @@ def daemon(
         cancel_grace=cancel_grace,
         shutdown_timeout=shutdown_timeout,
         log_format=log_format,
+        orphan_sidecar_after=orphan_sidecar_after,
     )
     try:
         code = serve(config)
@@ -567,6 +576,14 @@ def submit(
         str | None, typer.Option("--metadata", help="JSON object echoed back in status.json.")
     ] = None,
     move: Annotated[bool, typer.Option("--move", help="Move the file instead of copying.")] = False,
+    link: Annotated[
+        bool,
+        typer.Option(
+            "--link",
+            help="Hard-link instead of copying (no copy on the same filesystem; the job then "
+            "shares the file, so do not edit the original in place).",
+        ),
+    ] = False,
     wait_: Annotated[bool, typer.Option("--wait", help="Wait for the jobs to finish.")] = False,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model for these jobs.")
@@ -631,7 +648,7 @@ def submit(
     ids = []
     for f in files:
         try:
-            ids.append(sp.submit(f, options, meta, job_id, move))
+            ids.append(sp.submit(f, options, meta, job_id, move, link))
         except WtError as exc:
             raise fail(exc, EXIT_FAILED) from None
         print(ids[-1], flush=True)
