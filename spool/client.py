@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from glob import escape as glob_escape
@@ -74,40 +75,16 @@ class Spool:
         move: bool = False,
         link: bool = False,
     ) -> str:
-        """Enqueue atomically: sidecar first, then the audio renamed into the inbox.
-
-        The audio is copied by default: a hard link would share the file with the caller,
-        and an edit in place of the original would change the job's input.
-        """
+        """Enqueue a file. It is copied by default: a hard link would share the file with
+        the caller, and an edit in place of the original would change the job's input."""
         if not audio.is_file():
             raise InputNotFound(f"{audio}: no such file", "check the path")
-        if options:
-            TranscribeOptions.from_mapping(options)  # refuse here what the daemon would refuse
-        job_id = job_id or new_job_id()
-        if not valid_job_id(job_id):
-            raise SpoolError(
-                f"invalid job id {job_id!r}", "use 1-128 letters, digits, '.', '_' or '-'"
-            )
-        layout = self.check().layout
-        if (layout.jobs / job_id).exists():
-            raise SpoolError(f"job {job_id} already exists", "choose another --id")
-        ext = "".join(c for c in audio.suffix.lower() if c.isalnum() or c == ".")[:9]
-        final = layout.inbox / f"{job_id}{ext}"
-        sidecar = {
-            "id": job_id,
-            "name": audio.name,
-            # Declared so that any daemon, polling ones included, takes the file the moment
-            # it is complete (a copy renamed within one clock tick looks written in place).
-            "size": audio.stat().st_size,
-            "options": options or {},
-            "metadata": metadata or {},
-        }
-        write_json_atomic(final.with_name(final.name + ".json"), sidecar)
-        tmp = layout.inbox / f".{job_id}{ext}.part"
-        try:
+
+        def put(tmp: Path) -> None:
             if move:
                 try:
                     os.rename(audio, tmp)
+                    return
                 except OSError:
                     shutil.copyfile(audio, tmp)
                     audio.unlink()
@@ -118,10 +95,51 @@ class Spool:
                     shutil.copyfile(audio, tmp)
             else:
                 shutil.copyfile(audio, tmp)
+
+        return self.deliver(put, audio.name, options, metadata, job_id)
+
+    def deliver(
+        self,
+        put: Callable[[Path], None],
+        name: str,
+        options: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        job_id: str | None = None,
+    ) -> str:
+        """The one way wt produces a drop: `put` writes the audio under a temporary name in
+        the inbox, the sidecar (with the client's id and the size) follows, and a rename
+        makes the drop, complete, for any daemon."""
+        if options:
+            TranscribeOptions.from_mapping(options)  # refuse here what the daemon would refuse
+        job_id = job_id or new_job_id()
+        if not valid_job_id(job_id):
+            raise SpoolError(
+                f"invalid job id {job_id!r}", "use 1-128 letters, digits, '.', '_' or '-'"
+            )
+        layout = self.check().layout
+        if os.path.lexists(layout.jobs / job_id / STATUS):
+            raise SpoolError(f"job {job_id} already exists", "choose another --id")
+        ext = "".join(c for c in os.path.splitext(name)[1].lower() if c.isalnum() or c == ".")
+        final = layout.inbox / f"{job_id}{ext[:9]}"
+        sidecar_path = final.with_name(final.name + ".json")
+        tmp = layout.inbox / f".{final.name}.part"
+        try:
+            put(tmp)
+            sidecar = {
+                "id": job_id,
+                "name": name,
+                # Declared so that any daemon, polling ones included, takes the file the
+                # moment it is complete (a copy renamed within one clock tick looks written
+                # in place).
+                "size": tmp.stat().st_size,
+                "options": options or {},
+                "metadata": metadata or {},
+            }
+            write_json_atomic(sidecar_path, sidecar)
             os.rename(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
-            final.with_name(final.name + ".json").unlink(missing_ok=True)
+            sidecar_path.unlink(missing_ok=True)
             raise
         return job_id
 
@@ -238,6 +256,15 @@ class Spool:
 
     def daemons(self) -> list[tuple[Heartbeat, bool]]:
         return [(b, is_alive(b)) for b in read_heartbeats(self.check().layout)]
+
+    def live_daemons(self, host: str | None = None) -> list[Heartbeat]:
+        """Daemons that serve the spool now: alive, accepting, and able to work (a daemon
+        that cannot take files or write statuses says so in its heartbeat's `problem`)."""
+        return [
+            b
+            for b, alive in self.daemons()
+            if alive and b.accepting and not b.problem and (host is None or b.host == host)
+        ]
 
 
 def parse_duration(text: str) -> float:

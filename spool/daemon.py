@@ -198,6 +198,7 @@ class Daemon:
             utcnow(),
             workers=self.cfg.workers,
             watch="poll" if polling else "inotify",
+            models=local_models(self.cfg.defaults.model),
         )
         write_heartbeat(self.layout, self.beat)
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -741,6 +742,12 @@ def _read_status_quietly(job_dir: Path) -> JobStatus | None:
         return read_status(job_dir)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def local_models(default: str) -> list[str]:
+    from whisper_cli.models import list_local
+
+    return list(dict.fromkeys([default, *(m.name for m in list_local())]))
 
 
 class SpoolUnusable(WtError):

@@ -36,6 +36,8 @@ class Heartbeat:
     # Why this daemon cannot take files from the inbox or write to the spool, while that
     # lasts (a full disk, an inbox it may not change); None when all is well.
     problem: str | None = None
+    # Models this daemon has without a download (its default first): `GET /v1/models`.
+    models: list[str] = field(default_factory=list)
 
 
 def new_daemon_id() -> str:

@@ -87,7 +87,10 @@ class JobStatus:
         return self.state in TERMINAL
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if data["input"]["name_hex"] is None:
+            del data["input"]["name_hex"]  # present only for names that are not UTF-8
+        return data
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JobStatus:

@@ -281,6 +281,50 @@ class DaemonProcess:
 
 
 @pytest.fixture
+def small_disk(tmp_path):
+    """A 12 MB tmpfs, to fill up."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(mnt)], capture_output=True
+    )
+    if made.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(path: Path, leave: int = 0) -> None:
+    """Fill the filesystem of `path` with one file, then free `leave` bytes of it."""
+    with open(path, "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError:
+            pass
+        fh.truncate(max(0, os.fstat(fh.fileno()).st_size - leave))
+
+
+@pytest.fixture(scope="session")
+def long_wav(tmp_path_factory) -> Path:
+    """150 s of real speech (the recordings repeated), for jobs that run a while."""
+    return encode(long_speech(150), tmp_path_factory.mktemp("audio") / "long.wav")
+
+
+def busy_daemon_on(disk: Path, daemon_factory, long_wav: Path) -> DaemonProcess:
+    """A daemon whose spool is on `disk`, in the middle of transcribing a long recording."""
+    spool = disk / "spool"
+    spool.mkdir()
+    d = daemon_factory(spool=spool)
+    d.drop(long_wav, "long.wav")
+    d.wait_state("long.wav", ("processing",), timeout=60)
+    return d
+
+
+@pytest.fixture
 def spool_dir(tmp_path) -> Path:
     d = tmp_path / "spool"
     d.mkdir()

@@ -5,22 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import pytest
-from conftest import SR, encode, long_speech, run_wt, speech_files
+from conftest import SR, busy_daemon_on, encode, fill, run_wt, speech_files
 
 from spool.heartbeat import pid_alive
 from whisper_cli.wer import wer
-
-
-@pytest.fixture(scope="module")
-def long_wav(tmp_path_factory) -> Path:
-    return encode(long_speech(150), tmp_path_factory.mktemp("audio") / "long.wav")
 
 
 def test_dropped_file_goes_queued_processing_completed_with_rising_progress(
@@ -343,44 +336,20 @@ def test_health_sees_live_and_dead_daemons(daemon_factory, spool_dir):
     assert proc.returncode == 1 and "dead" in proc.stderr and "no live daemon" in proc.stderr
 
 
-def test_full_disk_fails_the_job_and_keeps_the_input(daemon_factory, tmp_path, long_wav):
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if (
-        os.geteuid() != 0
-        or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True
-        ).returncode
-        != 0
-    ):
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    try:
-        spool = mnt / "spool"
-        spool.mkdir()
-        d = daemon_factory(spool=spool)
-        d.drop(long_wav, "long.wav")  # 4.8 MB of 8 MB
-        d.wait_state("long.wav", ("processing",), timeout=60)
-        # Fill the disk, then leave three pages: enough for status.json, not for the results.
-        filler = mnt / "filler"
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-        try:
-            while True:
-                os.write(fd, b"\0" * 4096)
-        except OSError:
-            pass
-        os.ftruncate(fd, max(0, os.fstat(fd).st_size - 3 * 4096))
-        os.close(fd)
-        job = d.wait_state("long.wav", timeout=120)
-        assert job["state"] == "failed" and job["error"]["type"] == "output_error", job
-        assert "No space left" in job["error"]["message"]
-        assert "disk space" in job["error"]["message"]
-        job_dir = spool / "jobs" / job["job_id"]
-        assert (job_dir / "input.wav").stat().st_size == long_wav.stat().st_size
-        assert not list(job_dir.glob("result.*"))  # no partial result set
-        assert d.proc.poll() is None
-        d.stop()
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+def test_full_disk_fails_the_job_and_keeps_the_input(daemon_factory, small_disk, long_wav):
+    d = busy_daemon_on(small_disk, daemon_factory, long_wav)
+    spool = d.spool
+    # Fill the disk, then leave three pages: enough for status.json, not for the results.
+    fill(small_disk / "filler", leave=3 * 4096)
+    job = d.wait_state("long.wav", timeout=120)
+    assert job["state"] == "failed" and job["error"]["type"] == "output_error", job
+    assert "No space left" in job["error"]["message"]
+    assert "disk space" in job["error"]["message"]
+    job_dir = spool / "jobs" / job["job_id"]
+    assert (job_dir / "input.wav").stat().st_size == long_wav.stat().st_size
+    assert not list(job_dir.glob("result.*"))  # no partial result set
+    assert d.proc.poll() is None
+    d.stop()
 
 
 def test_companions_submit_wait_result_status_clean(daemon_factory, spool_dir):

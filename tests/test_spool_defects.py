@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import encode, long_speech, run_wt, speech_files
+from conftest import busy_daemon_on, fill, run_wt, speech_files
 
 from spool.client import JobNotFound, Spool
 from spool.inbox import intake
@@ -24,11 +24,6 @@ from whisper_cli.options import TranscribeOptions
 @pytest.fixture(scope="module")
 def short_wav() -> Path:
     return speech_files("en")[4][0]  # 1.6 s of real speech
-
-
-@pytest.fixture(scope="module")
-def long_wav(tmp_path_factory) -> Path:
-    return encode(long_speech(150), tmp_path_factory.mktemp("audio") / "long.wav")
 
 
 def log_lines(d) -> list[str]:
@@ -73,39 +68,11 @@ def test_a_sidecar_name_with_lone_surrogates_is_recorded_not_fatal(daemon_factor
 # ---- 2. a full disk ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(mnt)], capture_output=True
-    )
-    if made.returncode:
-        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def fill(path: Path) -> None:
-    with open(path, "wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-        except OSError:
-            pass
-
-
 def test_a_full_disk_does_not_stop_the_daemon_and_the_job_runs_once_space_returns(
     daemon_factory, small_disk, long_wav, short_wav
 ):
-    spool = small_disk / "spool"
-    spool.mkdir()
-    d = daemon_factory(spool=spool)
-    d.drop(long_wav, "long.wav")  # 4.8 MB of 12 MB
-    d.wait_state("long.wav", ("processing",), timeout=60)
+    d = busy_daemon_on(small_disk, daemon_factory, long_wav)
+    spool = d.spool
     filler = small_disk / "filler"
     fill(filler)  # every write now fails: heartbeat, status, results
     time.sleep(8)  # several heartbeats, the job's end, a requeue attempt
@@ -124,11 +91,8 @@ def test_a_full_disk_does_not_stop_the_daemon_and_the_job_runs_once_space_return
 def test_a_full_disk_at_shutdown_leaves_the_job_to_recovery(
     daemon_factory, small_disk, long_wav, short_wav
 ):
-    spool = small_disk / "spool"
-    spool.mkdir()
-    d = daemon_factory(spool=spool)
-    d.drop(long_wav, "long.wav")
-    d.wait_state("long.wav", ("processing",), timeout=60)
+    d = busy_daemon_on(small_disk, daemon_factory, long_wav)
+    spool = d.spool
     fill(small_disk / "filler")
     assert d.stop() == 0  # the requeue cannot be written: still a clean exit
     (small_disk / "filler").unlink()
@@ -217,31 +181,18 @@ def test_companions_never_print_a_traceback_and_exit_codes_say_what_happened(spo
 NOBODY = 65534
 
 
-def as_nobody(*args: str | Path, env: dict | None = None, timeout: float = 60):
-    """`wt` run as the unprivileged user nobody (the tests run as root)."""
+def as_nobody(*args: str | Path) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment to run `wt ARGS` as the unprivileged user nobody
+    (the tests run as root, which no permission stops)."""
     import sys
 
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("running the daemon as another user needs root and setpriv")
     cache = tempfile.mkdtemp(prefix="wt-nobody-cache-")
     os.chmod(cache, 0o777)
-    full_env = {**os.environ, "WT_MODEL": "tiny.en", "WT_CACHE_DIR": cache, "HOME": cache}
-    return subprocess.run(
-        [
-            "setpriv",
-            f"--reuid={NOBODY}",
-            f"--regid={NOBODY}",
-            "--clear-groups",
-            sys.executable,
-            "-m",
-            "whisper_cli",
-            *map(str, args),
-        ],  # fmt: skip
-        env={**full_env, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    env = {**os.environ, "WT_MODEL": "tiny.en", "WT_CACHE_DIR": cache, "HOME": cache}
+    user = [f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    return ["setpriv", *user, sys.executable, "-m", "whisper_cli", *map(str, args)], env
 
 
 @pytest.fixture
@@ -256,7 +207,8 @@ def open_dir():
 def test_a_spool_owned_by_another_user_is_one_clear_line(open_dir):
     spool = open_dir / "spool"
     Layout(spool).ensure()  # root's folders, mode 0755
-    proc = as_nobody("daemon", "--spool", spool, timeout=60)
+    command, env = as_nobody("daemon", "--spool", spool)
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -270,29 +222,8 @@ def test_an_inbox_the_daemon_cannot_change_leaves_no_staging_and_fails_health(op
         os.chown(folder, NOBODY, NOBODY)
     os.chmod(layout.inbox, 0o555)  # root's, read-only to the daemon
     shutil.copyfile(short_wav, layout.inbox / "stuck.wav")
-    import sys
-
-    cache = tempfile.mkdtemp(prefix="wt-nobody-cache-")
-    os.chmod(cache, 0o777)
-    daemon = subprocess.Popen(
-        [
-            "setpriv",
-            f"--reuid={NOBODY}",
-            f"--regid={NOBODY}",
-            "--clear-groups",
-            sys.executable,
-            "-m",
-            "whisper_cli",
-            "daemon",
-            "--spool",
-            str(spool),
-            "--settle",
-            "0.3",
-        ],  # fmt: skip
-        env={**os.environ, "WT_MODEL": "tiny.en", "WT_CACHE_DIR": cache, "HOME": cache},
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    command, env = as_nobody("daemon", "--spool", spool, "--settle", "0.3")
+    daemon = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(8)  # several retries
         assert daemon.poll() is None

@@ -1,3 +1,3 @@
 """wt: Whisper transcription from the terminal and from a file spool."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

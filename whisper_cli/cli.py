@@ -552,6 +552,54 @@ def daemon(
     raise typer.Exit(code)
 
 
+@app.command()
+def serve(
+    spool: SpoolOpt = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (0.0.0.0 for all interfaces).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    max_upload_size: Annotated[
+        str, typer.Option("--max-upload-size", help="Larger uploads get 413.")
+    ] = "2G",
+    max_queued: Annotated[
+        int,
+        typer.Option(
+            "--max-queued", min=0, help="Refuse uploads (429) while this many wait; 0: no bound."
+        ),
+    ] = 0,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="WT_API_KEY",
+            help="Require 'Authorization: Bearer KEY' (also $WT_API_KEY).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the spool over HTTP: the replaced service's API, the OpenAI audio API, /jobs."""
+    if spool is None:
+        raise fail("no spool given (--spool DIR or $WT_SPOOL)")
+    try:
+        import uvicorn
+
+        from whisper_cli.http.app import create_app
+        from whisper_cli.http.uploads import ServeConfig
+    except ImportError as exc:
+        raise fail(
+            f"the HTTP server is not installed ({exc.name} is missing) (install it with "
+            "scripts/install.sh, or pip install 'wt[serve]')"
+        ) from None
+    try:
+        limit = parse_size(max_upload_size)
+    except WtError as exc:
+        raise fail(exc) from None
+    sp = open_spool(spool)
+    config = ServeConfig(sp.root, limit, max_queued, api_key or None)
+    uvicorn.run(create_app(config), host=host, port=port, log_level="info")
+
+
 def parse_size(text: str) -> int:
     units = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
     t = text.strip().lower().rstrip("b")
@@ -813,9 +861,7 @@ def health(
 
     sp = open_spool(spool)
     daemons = [(b, alive) for b, alive in sp.daemons() if not this_host or b.host == HOST]
-    # A daemon that cannot take files or write statuses (full disk, permissions) is alive
-    # but not serving: health says so.
-    live = [b for b, alive in daemons if alive and b.accepting and not b.problem]
+    live = sp.live_daemons(HOST if this_host else None)
     jobs = sp.jobs()
     counts: dict[str, int] = {}
     for j in jobs:

@@ -28,6 +28,10 @@ class Segment:
     compression_ratio: float
     temperature: float | None = None
     words: tuple[Word, ...] | None = None
+    # As in openai-whisper's json (and the OpenAI API's verbose_json): the 10 ms mel frame
+    # where the segment's 30 s window began, and the text's token ids.
+    seek: int = 0
+    tokens: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,9 @@ class Transcript:
     def from_dict(cls, data: dict[str, Any]) -> Transcript:
         segments = tuple(
             Segment(
-                **{k: v for k, v in s.items() if k != "words"},
+                **{k: v for k, v in s.items() if k not in ("words", "tokens")},
                 words=tuple(Word(**w) for w in s["words"]) if s.get("words") is not None else None,
+                tokens=tuple(s.get("tokens", ())),
             )
             for s in data["segments"]
         )

@@ -142,7 +142,12 @@ def _shift(s: Segment, offset: float, new_id: int) -> Segment:
         else None
     )
     return replace(
-        s, id=new_id, start=round(s.start + offset, 3), end=round(s.end + offset, 3), words=words
+        s,
+        id=new_id,
+        start=round(s.start + offset, 3),
+        end=round(s.end + offset, 3),
+        words=words,
+        seek=s.seek + round(offset * 100),
     )
 
 

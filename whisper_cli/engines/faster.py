@@ -153,6 +153,8 @@ class FasterWhisperEngine:
                     no_speech_prob=seg.no_speech_prob,
                     compression_ratio=seg.compression_ratio,
                     temperature=seg.temperature,
+                    seek=int(seg.seek),
+                    tokens=tuple(seg.tokens),
                     words=tuple(
                         Word(
                             round(float(w.start), 3),

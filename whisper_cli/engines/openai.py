@@ -198,6 +198,8 @@ class OpenAIWhisperEngine:
                 no_speech_prob=float(s["no_speech_prob"]),
                 compression_ratio=float(s["compression_ratio"]),
                 temperature=float(s["temperature"]),
+                seek=int(s["seek"]),
+                tokens=tuple(int(t) for t in s["tokens"]),
                 words=tuple(
                     Word(
                         round(float(w["start"]), 3),

@@ -1,0 +1,90 @@
+"""The API of the service wt replaces, request and response shapes unchanged, so its
+clients work as they are: POST /transcribe, GET /status/{id}, POST /cancel/{id}, GET /health.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from spool.client import JobNotFound, NotTaken, Spool
+from whisper_cli.http.render import legacy_status
+from whisper_cli.http.uploads import enqueue
+
+router = APIRouter(tags=["replaced service"])
+
+
+def spool_of(request: Request) -> Spool:
+    return request.app.state.spool
+
+
+@router.get("/")
+def greeting() -> dict[str, str]:
+    return {
+        "message": "wt transcription service: POST /transcribe, GET /status/{job_id}, "
+        "POST /cancel/{job_id}, GET /health; the OpenAI audio API under /v1; /docs"
+    }
+
+
+@router.post("/transcribe", status_code=202)
+async def transcribe(
+    request: Request, file: Annotated[UploadFile, File()], model_name: str | None = None
+) -> dict[str, str]:
+    """Queue an upload. `model_name` picks the model; without it, the daemon's default
+    (the replaced service defaulted to tiny)."""
+    options = {"model": model_name} if model_name else {}
+    job_id = await enqueue(spool_of(request), request.app.state.config, file, options)
+    return {"job_id": job_id, "message": "Transcription job created"}
+
+
+@router.get("/status/{job_id}")
+def status(job_id: str, request: Request) -> dict:
+    sp = spool_of(request)
+    try:
+        return legacy_status(sp.status(job_id), sp.job_dir(job_id))
+    except NotTaken:
+        return {
+            "job_id": job_id,
+            "status": "queued",
+            "progress": 0.0,
+            "result": None,
+            "error": None,
+            "start_time": None,
+            "end_time": None,
+        }
+    except JobNotFound:
+        raise HTTPException(404, "Job ID not found") from None
+
+
+@router.post("/cancel/{job_id}")
+def cancel(job_id: str, request: Request) -> dict[str, str]:
+    try:
+        status = spool_of(request).cancel(job_id)
+    except JobNotFound:
+        raise HTTPException(404, "Job ID not found") from None
+    if status is None or not status.terminal:
+        message = "Cancellation requested"
+    elif status.state == "canceled":
+        message = "Job canceled"
+    else:
+        message = f"Job already {status.state}; nothing changed"
+    return {"job_id": job_id, "message": message}
+
+
+@router.get("/health")
+async def health(request: Request):
+    """200 only while a live daemon serves the spool and can work (the replaced service
+    said 200 whenever its folders existed)."""
+    try:
+        live = await run_in_threadpool(spool_of(request).live_daemons)
+    except Exception as exc:  # not a spool (yet): unhealthy, said plainly
+        return JSONResponse({"status": "unhealthy", "detail": str(exc)}, status_code=503)
+    if live:
+        return {"status": "healthy", "daemons": len(live)}
+    return JSONResponse(
+        {"status": "unhealthy", "detail": "no live daemon serves the spool (see `wt health`)"},
+        status_code=503,
+    )

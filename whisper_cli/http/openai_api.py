@@ -1,0 +1,200 @@
+"""The OpenAI audio API: POST /v1/audio/transcriptions and /v1/audio/translations, answered
+when the job ends, and GET /v1/models. Point an OpenAI client's base URL at `.../v1`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from spool.client import NotTaken, Spool
+from spool.layout import RESULT_STEM
+from spool.status import COMPLETED, JobStatus
+from whisper_cli.errors import InvalidOptions
+from whisper_cli.http.render import result_json, verbose_json
+from whisper_cli.http.uploads import enqueue
+from whisper_cli.options import TranscribeOptions
+
+router = APIRouter(prefix="/v1", tags=["OpenAI audio API"])
+
+FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+DEFAULT_MODEL_ALIASES = {"", "whisper-1"}  # OpenAI's model name: the daemons' default
+MEDIA = {"srt": "application/x-subrip", "vtt": "text/vtt", "text": "text/plain"}
+# The spool's error types, as HTTP statuses: the caller's input, or the service.
+CLIENT_ERRORS = {
+    "not_audio": 400,
+    "empty_audio": 400,
+    "invalid_options": 400,
+    "incomplete_input": 400,
+    "input_refused": 400,
+    "model_not_found": 404,
+    "model_unavailable": 400,
+    "engine_unavailable": 400,
+}
+
+
+class OpenAIError(HTTPException):
+    def __init__(self, status: int, message: str, kind: str, code: str | None = None) -> None:
+        super().__init__(status, message)
+        self.kind, self.code = kind, code
+
+
+def error_type(status: int) -> str:
+    return {401: "authentication_error", 413: "invalid_request_error", 429: "rate_limit_error"}.get(
+        status, "invalid_request_error" if status < 500 else "server_error"
+    )
+
+
+@router.get("/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    """`whisper-1` (each daemon's default) and every model a live daemon has."""
+    spool: Spool = request.app.state.spool
+    names = {"whisper-1"}
+    for beat in await run_in_threadpool(spool.live_daemons):
+        names.update(beat.models)
+    return {
+        "object": "list",
+        "data": [
+            {"id": n, "object": "model", "created": 0, "owned_by": "wt"} for n in sorted(names)
+        ],
+    }
+
+
+@router.post("/audio/transcriptions")
+async def transcriptions(
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    model: Annotated[str, Form()] = "whisper-1",
+    language: Annotated[str | None, Form()] = None,
+    prompt: Annotated[str | None, Form()] = None,
+    temperature: Annotated[float | None, Form()] = None,
+    response_format: Annotated[str, Form()] = "json",
+    timestamp_granularities: Annotated[
+        list[str] | None, Form(alias="timestamp_granularities[]")
+    ] = None,
+    stream: Annotated[bool, Form()] = False,
+):
+    words = "word" in (timestamp_granularities or [])
+    return await run(
+        request, file, "transcribe", model, language, prompt, temperature, response_format,
+        words, stream,
+    )  # fmt: skip
+
+
+@router.post("/audio/translations")
+async def translations(
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    model: Annotated[str, Form()] = "whisper-1",
+    prompt: Annotated[str | None, Form()] = None,
+    temperature: Annotated[float | None, Form()] = None,
+    response_format: Annotated[str, Form()] = "json",
+):
+    return await run(
+        request, file, "translate", model, None, prompt, temperature, response_format, False,
+        False,
+    )  # fmt: skip
+
+
+async def run(
+    request: Request,
+    upload: UploadFile,
+    task: str,
+    model: str,
+    language: str | None,
+    prompt: str | None,
+    temperature: float | None,
+    response_format: str,
+    words: bool,
+    stream: bool,
+) -> Response:
+    if response_format not in FORMATS:
+        raise OpenAIError(
+            400,
+            f"response_format must be one of {', '.join(FORMATS)}",
+            "invalid_request_error",
+            "invalid_value",
+        )
+    options: dict[str, Any] = {
+        "task": task,
+        "output_formats": ["json", "txt", "srt", "vtt"],
+        "word_timestamps": words,
+    }
+    if model not in DEFAULT_MODEL_ALIASES:
+        options["model"] = model
+    if language:
+        options["language"] = language
+    if prompt:
+        options["initial_prompt"] = prompt
+    if temperature is not None:
+        options["temperature"] = temperature
+    try:
+        TranscribeOptions.from_mapping(options)
+    except InvalidOptions as exc:
+        raise OpenAIError(400, str(exc), "invalid_request_error", exc.kind) from None
+    spool: Spool = request.app.state.spool
+    job_id = await enqueue(spool, request.app.state.config, upload, options)
+    if stream:
+        return StreamingResponse(events(request, spool, job_id), media_type="text/event-stream")
+    status = await finished(request, spool, job_id)
+    job_dir = spool.job_dir(job_id)
+    if status.state != COMPLETED:
+        raise failure(status)
+    if response_format in ("srt", "vtt", "text"):
+        suffix = "txt" if response_format == "text" else response_format
+        text = (job_dir / f"{RESULT_STEM}.{suffix}").read_text(encoding="utf-8")
+        return PlainTextResponse(text, media_type=MEDIA[response_format])
+    data = result_json(job_dir)
+    if response_format == "json":
+        return JSONResponse({"text": data["text"]})
+    return JSONResponse(verbose_json(data, task, words))
+
+
+async def finished(request: Request, spool: Spool, job_id: str) -> JobStatus:
+    """Wait for the job's final state; a client that goes away cancels its job."""
+    poll = request.app.state.config.poll_seconds
+    while True:
+        try:
+            status = await run_in_threadpool(spool.status, job_id)
+            if status.terminal:
+                return status
+        except NotTaken:
+            pass
+        if await request.is_disconnected():
+            await run_in_threadpool(spool.cancel, job_id)
+            raise OpenAIError(499, "the client went away; its job was canceled", "canceled")
+        await asyncio.sleep(poll)
+
+
+def failure(status: JobStatus) -> OpenAIError:
+    if status.state == "canceled":
+        return OpenAIError(409, f"job {status.job_id} was canceled", "canceled", "canceled")
+    error = status.error
+    kind = error.type if error else "internal_error"
+    message = error.message if error else "the job failed"
+    return OpenAIError(CLIENT_ERRORS.get(kind, 500), message, kind, kind)
+
+
+async def events(request: Request, spool: Spool, job_id: str):
+    """Server-sent events in OpenAI's streaming shape: a `transcript.text.delta` per
+    segment, then `transcript.text.done` with the whole text."""
+    try:
+        status = await finished(request, spool, job_id)
+    except OpenAIError:
+        return
+    if status.state != COMPLETED:
+        err = failure(status)
+        yield sse({"type": "error", "error": {"message": err.detail, "type": err.kind}})
+        return
+    data = result_json(spool.job_dir(job_id))
+    for segment in data["segments"]:
+        yield sse({"type": "transcript.text.delta", "delta": segment["text"]})
+    yield sse({"type": "transcript.text.done", "text": data["text"]})
+
+
+def sse(event: dict[str, Any]) -> str:
+    return f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
