@@ -7,6 +7,7 @@ import hmac
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spool.client import Spool
 from whisper_cli import __version__
@@ -35,13 +36,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     for router in (legacy.router, openai_api.router, native.router):
         app.include_router(router, dependencies=[Depends(require_key)])
 
-    @app.middleware("http")
-    async def refuse_oversized(request: Request, call_next):
-        # Before the body is read: the form parser would otherwise spool it all first.
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > config.max_upload_bytes + 65536:
-            return error_response(request, TooLarge(config.max_upload_bytes))
-        return await call_next(request)
+    app.add_middleware(RefuseOversized, limit=config.max_upload_bytes)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
@@ -56,6 +51,24 @@ def create_app(config: ServeConfig) -> FastAPI:
         return error_response(request, HTTPException(400, problems))
 
     return app
+
+
+class RefuseOversized:
+    """413 from the Content-Length, before the body is read (the form parser would spool it
+    all first). Plain ASGI: Starlette's BaseHTTPMiddleware would hide a client's disconnect
+    from the endpoint, and a disconnect must cancel the job."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.limit + 65536:
+                response = error_response(Request(scope), TooLarge(self.limit))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def error_response(request: Request, exc: HTTPException) -> JSONResponse:
