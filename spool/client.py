@@ -17,6 +17,7 @@ from spool.claims import Claim, release, try_claim
 from spool.heartbeat import Heartbeat, is_alive, read_heartbeats
 from spool.layout import (
     CANCEL,
+    PARTIAL,
     RESULT_STEM,
     STATUS,
     Layout,
@@ -177,6 +178,15 @@ class Spool:
             or os.path.lexists(layout.staging / job_id)
             or os.path.lexists(layout.jobs / job_id / STATUS)
         )
+
+    def partial_segments(self, job_id: str) -> list[dict[str, Any]]:
+        """The segments a running job has decoded so far (its partial.jsonl)."""
+        try:
+            text = (self.job_dir(job_id) / PARTIAL).read_text(encoding="utf-8")
+        except (FileNotFoundError, JobNotFound):
+            return []
+        lines = text.split("\n")[:-1]  # the last piece may be a line still being written
+        return [json.loads(line) for line in lines if line]
 
     def jobs(self) -> list[JobStatus]:
         out = []

@@ -185,6 +185,7 @@ class Daemon:
         # Final writes a job is owed that failed (a full disk): retried every turn, with the
         # claim held until they succeed, so the job is neither lost nor left to a dead worker.
         self.owed: dict[str, Any] = {}
+        self.troubles: dict[str, str] = {}  # step -> what keeps failing there
 
     # ---- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
@@ -372,8 +373,7 @@ class Daemon:
                 self._trouble("status", exc)
                 return
             del self.owed[job_id]
-        if self.beat is not None and (self.beat.problem or "").startswith("status"):
-            self.beat.problem = None
+        self._cleared("status")
 
     def _guarded(self, step: str, action: Any, *args: Any) -> None:
         """Run one step of the loop; a failed write (a full disk, a quota, an I/O error, a
@@ -383,24 +383,28 @@ class Daemon:
         except OSError as exc:
             self._trouble(step, exc)
             return
-        # Cleared once the same step works again (intake clears its own, on a taken file).
-        if (
-            self.beat is not None
-            and step != "intake"
-            and (self.beat.problem or "").startswith(f"{step}:")
-        ):
-            self.beat.problem = None
-            with contextlib.suppress(OSError):
-                write_heartbeat(self.layout, self.beat)
+        if step != "intake":  # intake is cleared by a file taken, not by a quiet turn
+            self._cleared(step)
 
     def _trouble(self, step: str, exc: OSError) -> None:
+        """Log a step's problem once (until it changes or clears), and publish it."""
         problem = f"{step}: {exc.strerror or exc}" + (
             f" ({log_safe(str(exc.filename))})" if exc.filename else ""
         )
-        if self.beat is not None and self.beat.problem != problem:
-            self.beat.problem = problem
+        if self.troubles.get(step) != problem:
+            self.troubles[step] = problem
             self.log("io-error", None, step=step, error=problem)
-            # Say it in the heartbeat now: `wt health` reports a daemon that cannot work.
+            self._publish_troubles()
+
+    def _cleared(self, step: str) -> None:
+        if self.troubles.pop(step, None) is not None:
+            self.log("io-ok", None, step=step)
+            self._publish_troubles()
+
+    def _publish_troubles(self) -> None:
+        # In the heartbeat at once: `wt health` reports a daemon that cannot work.
+        if self.beat is not None:
+            self.beat.problem = "; ".join(self.troubles.values()) or None
             with contextlib.suppress(OSError):
                 write_heartbeat(self.layout, self.beat)
 
@@ -469,8 +473,7 @@ class Daemon:
                     self.recheck[path.name] = now + self.cfg.settle
                 continue
             self.readiness.forget(path.name)
-            if self.beat is not None and (self.beat.problem or "").startswith("intake"):
-                self.beat.problem = None
+            self._cleared("intake")
             status = read_status(self.layout.job(job_id))
             if status is None:
                 continue

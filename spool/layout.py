@@ -22,6 +22,7 @@ UNUSED_SIDECAR = "sidecar.unused.json"  # NAME.json, when NAME.EXT.json was the 
 CANCEL = "cancel"
 CLAIM = "claim"
 RESULT_STEM = "result"
+PARTIAL = "partial.jsonl"  # segments so far, one JSON object a line, while a job runs
 INPUT_STEM = "input"
 
 

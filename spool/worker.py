@@ -3,6 +3,7 @@ as `wt transcribe` (whisper_cli.transcribe.transcribe_to_files)."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -10,12 +11,12 @@ import signal
 import threading
 import time
 import traceback
-from dataclasses import replace
+from dataclasses import asdict, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from spool.claims import release
-from spool.layout import CANCEL, REQUEST, RESULT_STEM
+from spool.layout import CANCEL, PARTIAL, REQUEST, RESULT_STEM
 from spool.status import (
     CANCELED,
     COMPLETED,
@@ -97,6 +98,19 @@ def run_job(job_dir: Path, parent_pid: int | None = None) -> str:
 
     ticker = threading.Thread(target=tick, name="wt-progress", daemon=True)
     ticker.start()
+    # Live text: each segment appended (and flushed) as it is decoded, so readers (`wt
+    # status`, the HTTP stream) can show text before the job ends. A new attempt starts it
+    # afresh.
+    partial = open_partial(job_dir)
+
+    def on_segment(segment) -> None:
+        if partial is None:
+            return
+        try:
+            partial.write(json.dumps(asdict(segment), ensure_ascii=False) + "\n")
+            partial.flush()
+        except OSError:
+            pass  # live text is best effort; result.json is the result
 
     def should_stop() -> bool:
         if parent_pid is not None and os.getppid() != parent_pid:
@@ -113,10 +127,12 @@ def run_job(job_dir: Path, parent_pid: int | None = None) -> str:
                 on_progress,
                 should_stop,
                 label=status.input.name,
+                on_segment=on_segment,
             )
         finally:
             ticking.set()
             ticker.join()
+            close_partial(job_dir, partial)
         t = outcome.transcript
         duration = t.duration
         status.advance(
@@ -155,6 +171,23 @@ def run_job(job_dir: Path, parent_pid: int | None = None) -> str:
         return "processing"
     release(job_dir)
     return status.state
+
+
+def close_partial(job_dir: Path, partial) -> None:
+    """partial.jsonl lives only while the job runs: result.json replaces it (and on a full
+    disk, its space is what the final status needs)."""
+    if partial is not None:
+        with contextlib.suppress(OSError):
+            partial.close()
+    with contextlib.suppress(OSError):
+        (job_dir / PARTIAL).unlink()
+
+
+def open_partial(job_dir: Path):
+    try:
+        return open(job_dir / PARTIAL, "w", encoding="utf-8")  # noqa: SIM115 (closed at the end)
+    except OSError:
+        return None
 
 
 def worker_main(conn: Connection, parent_pid: int, model_ttl: float, max_jobs: int) -> None:

@@ -4,6 +4,7 @@ that will talk to it: the replaced service's request shapes (httpx) and the offi
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SAMPLE, speech_files
+from conftest import SAMPLE, run_wt, speech_files
 
 from whisper_cli.wer import wer
 
@@ -300,3 +301,36 @@ def test_two_servers_and_two_daemons_run_each_job_exactly_once(daemon_factory, s
     assert httpx.delete(f"{servers[0].url}/jobs/{ids[0]}").json()["state"] == "completed"
     for d in daemons:
         assert d.proc.poll() is None
+
+
+def test_live_text_arrives_while_the_job_runs(daemon_factory, server_factory, long_wav):
+    """The daemon appends each segment to partial.jsonl as it is decoded: the SSE stream,
+    and `wt status`, show text before the job ends."""
+    d = daemon_factory()
+    server = server_factory()
+    states_at_first_delta, deltas = [], []
+    text = ""
+    with httpx.stream(
+        "POST",
+        server.url + "/v1/audio/transcriptions",
+        files={"file": ("long.wav", long_wav.read_bytes())},
+        data={"model": "whisper-1", "stream": "true"},
+        timeout=300,
+    ) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line[6:])
+            if event["type"] == "transcript.text.delta":
+                deltas.append(event["delta"])
+            if event["type"] == "transcript.text.delta" and not states_at_first_delta:
+                job = d.job_by_input("long.wav")
+                states_at_first_delta.append(job["state"])
+                shown = run_wt("status", job["job_id"], "--spool", d.spool)
+                assert "so far:" in shown.stderr, shown.stderr
+            if event["type"] == "transcript.text.done":
+                text = event["text"]
+    assert states_at_first_delta == ["processing"]
+    assert "forever" in text.lower() and "".join(deltas).strip() == text
+    job_dir = d.spool / "jobs" / d.job_by_input("long.wav")["job_id"]
+    assert not (job_dir / "partial.jsonl").exists()  # result.json replaces it

@@ -137,11 +137,13 @@ class FakeEngine:
 
     name, model_name, device, compute_type = "fake", "fake", "cpu", "none"
 
-    def transcribe(self, audio, options, on_progress=None, should_stop=None):
+    def transcribe(self, audio, options, on_progress=None, should_stop=None, on_segment=None):
         duration = len(audio) / SR
         segs = []
         for i in range(int(duration)):
             segs.append(Segment(i, i, i + 1.0, f" word{i}", -0.1, 0.0, 1.0))
+            if on_segment:
+                on_segment(segs[-1])
             if on_progress:
                 on_progress(i + 1.0, duration)
             if should_stop and should_stop():

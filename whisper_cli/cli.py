@@ -729,6 +729,10 @@ def status(
             print(status_json(st))
         else:
             _print_jobs([st])
+            if st.state == "processing":
+                so_far = "".join(s["text"] for s in sp.partial_segments(job_id)).strip()
+                if so_far:
+                    err.print(f"[dim]so far:[/dim] {escape(so_far)}", soft_wrap=True)
         return
     jobs = sp.jobs()
     if json_out:

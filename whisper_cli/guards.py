@@ -24,17 +24,25 @@ GAP_SECONDS = 1.0  # a segment this long after the last kept one is checked
 MARGIN_SECONDS = 0.5  # heard around the segment's own times, which can be off a little
 
 
+class SilenceGuard:
+    """Judges the segments of `audio` one by one, in order, as the engine decodes them."""
+
+    def __init__(self, audio: np.ndarray) -> None:
+        self.audio, self.heard_to = audio, 0.0
+
+    def keep(self, segment: Segment) -> bool:
+        gap = segment.start - self.heard_to
+        if gap >= GAP_SECONDS and not _has_speech(self.audio, segment):
+            return False
+        self.heard_to = segment.end
+        return True
+
+
 def drop_text_in_silence(segments: Sequence[Segment], audio: np.ndarray) -> list[Segment]:
     """The segments of `audio` (times relative to its start) less those VAD hears no
     speech in."""
-    kept: list[Segment] = []
-    heard_to = 0.0
-    for segment in segments:
-        if segment.start - heard_to >= GAP_SECONDS and not _has_speech(audio, segment):
-            continue
-        kept.append(segment)
-        heard_to = segment.end
-    return kept
+    guard = SilenceGuard(audio)
+    return [s for s in segments if guard.keep(s)]
 
 
 def _has_speech(audio: np.ndarray, segment: Segment) -> bool:

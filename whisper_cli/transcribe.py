@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from whisper_cli.audio import SAMPLE_RATE, AudioReader, chunks
-from whisper_cli.engines import ProgressFn, StopFn, engine_transcript, load_engine
-from whisper_cli.guards import drop_text_in_silence
+from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript, load_engine
+from whisper_cli.guards import SilenceGuard
 from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Transcript, clamp_to_duration
 from whisper_cli.vad import speech_clips
@@ -42,6 +42,7 @@ def transcribe_file(
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     label: str | None = None,
+    on_segment: SegmentFn | None = None,
 ) -> tuple[Transcript, float, float]:
     """Transcribe one file. Returns (transcript, seconds decoding, seconds in the engine).
 
@@ -79,11 +80,15 @@ def transcribe_file(
                 # piece with the text before it was tried and measured worse: faster-whisper
                 # then emits few timestamps and long segments (WER 0.13 -> 0.41, tiny.en).
                 piece_options = replace(options, language=language, initial_prompt=None)
+            collect = _Collector(
+                SilenceGuard(piece) if options.silence_guard else None,
+                start,
+                len(segments),
+                on_segment,
+            )
             t0 = time.perf_counter()
-            part = engine.transcribe(piece, piece_options, progress, should_stop)
-            found = part.segments
-            if options.silence_guard:
-                found = drop_text_in_silence(found, piece)
+            part = engine.transcribe(piece, piece_options, progress, should_stop, collect)
+            found = collect.found
             engine_s += time.perf_counter() - t0
             if not offset:
                 language, probability = part.language, part.language_probability
@@ -111,6 +116,24 @@ def transcribe_file(
         engine, segments, language or "", probability, duration, options.task
     )
     return clamp_to_duration(transcript), decode_s, engine_s
+
+
+class _Collector:
+    """A piece's segments as the engine decodes them, less those the silence guard drops;
+    each kept one also goes on, in file time, to a live listener."""
+
+    def __init__(
+        self, guard: SilenceGuard | None, start: float, first_id: int, listener: SegmentFn | None
+    ) -> None:
+        self.guard, self.start, self.first_id, self.listener = guard, start, first_id, listener
+        self.found: list[Segment] = []
+
+    def __call__(self, segment: Segment) -> None:
+        if self.guard is not None and not self.guard.keep(segment):
+            return
+        self.found.append(segment)
+        if self.listener:
+            self.listener(_shift(segment, self.start, self.first_id + len(self.found) - 1))
 
 
 class _timed:
@@ -159,8 +182,11 @@ def transcribe_to_files(
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     label: str | None = None,
+    on_segment: SegmentFn | None = None,
 ) -> Outcome:
-    transcript, t_decode, t_run = transcribe_file(path, options, on_progress, should_stop, label)
+    transcript, t_decode, t_run = transcribe_file(
+        path, options, on_progress, should_stop, label, on_segment
+    )
     transcript = replace(transcript, extra={**transcript.extra, "input": label or path.name})
     outputs = write_outputs(transcript, out_dir, stem, options.output_formats)
     return Outcome(transcript, outputs, t_decode, t_run)

@@ -16,9 +16,11 @@ import numpy as np
 from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Transcript, join_text
 
-# on_progress(seconds_done, duration_seconds); should_stop() -> True to cancel.
+# on_progress(seconds_done, duration_seconds); should_stop() -> True to cancel;
+# on_segment(segment) as soon as a segment is decoded (live text).
 ProgressFn = Callable[[float, float], None]
 StopFn = Callable[[], bool]
+SegmentFn = Callable[[Segment], None]
 
 
 class Engine(Protocol):
@@ -33,6 +35,7 @@ class Engine(Protocol):
         options: TranscribeOptions,
         on_progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
+        on_segment: SegmentFn | None = None,
     ) -> Transcript: ...
 
 

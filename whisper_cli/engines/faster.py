@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from whisper_cli import models
-from whisper_cli.engines import ProgressFn, StopFn, engine_transcript
+from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript
 from whisper_cli.errors import Canceled, ModelUnavailable
 from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Transcript, Word
@@ -92,6 +92,7 @@ class FasterWhisperEngine:
         options: TranscribeOptions,
         on_progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
+        on_segment: SegmentFn | None = None,
     ) -> Transcript:
         duration = len(audio) / 16000
         multilingual = self.model.model.is_multilingual
@@ -168,6 +169,8 @@ class FasterWhisperEngine:
                     else None,
                 )
             )
+            if on_segment:
+                on_segment(segments[-1])
             if on_progress:
                 on_progress(min(seg.end, duration), duration)
             if should_stop and should_stop():

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from whisper_cli import models
-from whisper_cli.engines import ProgressFn, StopFn, engine_transcript
+from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript
 from whisper_cli.errors import Canceled, EngineUnavailable, InvalidOptions, ModelUnavailable
 from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Transcript, Word
@@ -139,6 +139,7 @@ class OpenAIWhisperEngine:
         options: TranscribeOptions,
         on_progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
+        on_segment: SegmentFn | None = None,
     ) -> Transcript:
         import whisper
 
@@ -214,6 +215,9 @@ class OpenAIWhisperEngine:
             )
             for i, s in enumerate(result["segments"])
         )
+        # openai-whisper hands its segments over when the whole piece is done.
+        for segment in segments if on_segment else ():
+            on_segment(segment)
         if on_progress:
             on_progress(duration, duration)
         return engine_transcript(

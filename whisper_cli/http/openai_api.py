@@ -180,18 +180,31 @@ def failure(status: JobStatus) -> OpenAIError:
 
 
 async def events(request: Request, spool: Spool, job_id: str):
-    """Server-sent events in OpenAI's streaming shape: a `transcript.text.delta` per
-    segment, then `transcript.text.done` with the whole text."""
-    try:
-        status = await finished(request, spool, job_id)
-    except OpenAIError:
-        return
+    """Server-sent events in OpenAI's streaming shape: a `transcript.text.delta` for each
+    segment as the daemon decodes it (read from the job's partial.jsonl), then
+    `transcript.text.done` with the whole text."""
+    poll = request.app.state.config.poll_seconds
+    sent = 0
+    while True:
+        try:
+            status: JobStatus | None = await run_in_threadpool(spool.status, job_id)
+        except NotTaken:
+            status = None
+        for segment in (await run_in_threadpool(spool.partial_segments, job_id))[sent:]:
+            sent += 1
+            yield sse({"type": "transcript.text.delta", "delta": segment["text"]})
+        if status is not None and status.terminal:
+            break
+        if await request.is_disconnected():
+            await run_in_threadpool(spool.cancel, job_id)
+            return
+        await asyncio.sleep(poll)
     if status.state != COMPLETED:
         err = failure(status)
         yield sse({"type": "error", "error": {"message": err.detail, "type": err.kind}})
         return
     data = result_json(spool.job_dir(job_id))
-    for segment in data["segments"]:
+    for segment in data["segments"][sent:]:
         yield sse({"type": "transcript.text.delta", "delta": segment["text"]})
     yield sse({"type": "transcript.text.done", "text": data["text"]})
 
