@@ -42,3 +42,5 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
 ENTRYPOINT ["tini", "--", "wt"]
 CMD ["daemon", "--spool", "/spool"]
 STOPSIGNAL SIGTERM
+# wt serve (docker compose runs it as the api service)
+EXPOSE 8000

@@ -42,6 +42,12 @@ def test_compose_files_parse_and_share_the_spool_volume():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     wt = compose["services"]["wt"]
     assert "spool:/spool" in wt["volumes"] and "spool" in compose["volumes"]
+    api = compose["services"]["api"]
+    assert "spool:/spool" in api["volumes"] and api["command"][0] == "serve"
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert wt["image"] == api["image"] == f"wt:{version}"  # the tag follows the package
     assert wt["command"][:3] == ["daemon", "--spool", "/spool"]
     gpu = yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())
     assert gpu["services"]["wt"]["deploy"]["resources"]["reservations"]["devices"]
