@@ -13,8 +13,6 @@ check then costs a few milliseconds per gap instead of a VAD pass over the whole
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from whisper_cli.result import Segment
@@ -36,13 +34,6 @@ class SilenceGuard:
             return False
         self.heard_to = segment.end
         return True
-
-
-def drop_text_in_silence(segments: Sequence[Segment], audio: np.ndarray) -> list[Segment]:
-    """The segments of `audio` (times relative to its start) less those VAD hears no
-    speech in."""
-    guard = SilenceGuard(audio)
-    return [s for s in segments if guard.keep(s)]
 
 
 def _has_speech(audio: np.ndarray, segment: Segment) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import HTTPException, Request, UploadFile
+from fastapi import HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from spool.client import Spool
@@ -39,13 +39,6 @@ class Busy(HTTPException):
             f"{queued} jobs are waiting; try again shortly",
             headers={"Retry-After": "5"},
         )
-
-
-def check_length(request: Request, config: ServeConfig) -> None:
-    """Refuse an oversized upload from its Content-Length, before reading its body."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > config.max_upload_bytes + 65536:
-        raise TooLarge(config.max_upload_bytes)
 
 
 _queued_cache: dict[Path, tuple[float, int]] = {}
