@@ -217,29 +217,10 @@ def intake_orphan(
             f"{name}: {why}",
             "name the sidecar NAME.EXT.json after its audio file NAME.EXT, and drop both",
         )
-    staging = layout.staging / job_id
-    try:
-        staging.mkdir()
-    except FileExistsError:
-        return None
-    request = {
-        "protocol": PROTOCOL_VERSION,
-        "job_id": job_id,
-        "input": {"name": name, "file": SIDECAR},
-        "options": {},
-        "metadata": sidecar.metadata,
-        "submitted_at": utcnow(),
-        "error": {"type": error.kind, "message": str(error)},
-    }
-    try:
-        write_json_atomic(staging / REQUEST, request)
-        os.rename(sidecar_path, staging / SIDECAR)
-    except FileNotFoundError:
-        shutil.rmtree(staging, ignore_errors=True)
+    entry = {"name": name, "file": SIDECAR}
+    staging = _stage(layout, _request(job_id, entry, {}, sidecar.metadata, error), sidecar_path)
+    if staging is None:
         return None  # its audio arrived and took it, or another daemon did
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     finish_intake(layout, staging, max_input_bytes)
     return job_id
 
@@ -326,35 +307,12 @@ def intake(
             options = TranscribeOptions.from_mapping(sidecar.options, defaults).to_dict()
         except InvalidOptions as exc:
             error = exc
-    staging = layout.staging / job_id
-    try:
-        staging.mkdir()
-    except FileExistsError:
-        return None  # another daemon is taking this drop (or one with the same id) right now
     entry: dict[str, Any] = {"name": name, "file": input_file_name(name)}
     if name_hex:
         entry["name_hex"] = name_hex
-    request = {
-        "protocol": PROTOCOL_VERSION,
-        "job_id": job_id,
-        "input": entry,
-        "options": options,
-        "metadata": sidecar.metadata,
-        "submitted_at": utcnow(),
-        "error": {"type": error.kind, "message": str(error)} if error else None,
-    }
-    try:
-        # request.json goes in first so a crash at any later point can be finished by anyone.
-        write_json_atomic(staging / REQUEST, request)
-        os.rename(path, staging / entry["file"])
-    except FileNotFoundError:
-        shutil.rmtree(staging, ignore_errors=True)
-        return None  # another daemon took it
-    except OSError:
-        # Nothing was taken (a full disk, an inbox this daemon may not change): leave no
-        # staging folder behind, so retries do not pile them up.
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    staging = _stage(layout, _request(job_id, entry, options, sidecar.metadata, error), path)
+    if staging is None:
+        return None
     if sidecar_path is not None:
         with contextlib.suppress(FileNotFoundError):
             os.rename(sidecar_path, staging / SIDECAR)
@@ -368,6 +326,48 @@ def intake(
         # left last: it fails now, visibly, under its id.
         intake_orphan(layout, shared, max_input_bytes, SHARED_STEM)
     return job_id
+
+
+def _request(
+    job_id: str,
+    entry: dict[str, Any],
+    options: dict[str, Any],
+    metadata: dict[str, Any],
+    error: WtError | None,
+) -> dict[str, Any]:
+    """request.json: what a half-done intake needs to be finished by any daemon."""
+    return {
+        "protocol": PROTOCOL_VERSION,
+        "job_id": job_id,
+        "input": entry,
+        "options": options,
+        "metadata": metadata,
+        "submitted_at": utcnow(),
+        "error": {"type": error.kind, "message": str(error)} if error else None,
+    }
+
+
+def _stage(layout: Layout, request: dict[str, Any], source: Path) -> Path | None:
+    """Make tmp/ID with request.json, then move `source` in as the job's input file.
+    None when another daemon is taking it (or a drop with the same id) right now."""
+    staging = layout.staging / request["job_id"]
+    try:
+        staging.mkdir()
+    except FileExistsError:
+        return None
+    try:
+        # request.json goes in first so a crash at any later point can be finished by anyone.
+        write_json_atomic(staging / REQUEST, request)
+        os.rename(source, staging / request["input"]["file"])
+    except FileNotFoundError:
+        shutil.rmtree(staging, ignore_errors=True)
+        return None  # another daemon took it
+    except OSError:
+        # Nothing was taken (a full disk, an inbox this daemon may not change): leave no
+        # staging folder behind, so retries do not pile them up.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
 
 
 def _choose_job_id(layout: Layout, wanted: str | None) -> tuple[str, WtError | None]:

@@ -6,7 +6,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from spool.client import JobNotFound, NoSuchResult, NotCompleted, Spool
+from spool.client import JobNotFound, NoSuchResult, NotCompleted
+from whisper_cli.http.legacy import spool_of
 from whisper_cli.options import OUTPUT_FORMATS
 
 router = APIRouter(prefix="/jobs", tags=["wt jobs"])
@@ -17,10 +18,6 @@ MEDIA = {
     "vtt": "text/vtt",
     "tsv": "text/tab-separated-values",
 }
-
-
-def spool_of(request: Request) -> Spool:
-    return request.app.state.spool
 
 
 @router.get("")
