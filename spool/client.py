@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from spool.layout import (
     parse_time,
     valid_job_id,
 )
+from spool.permissions import adopt
 from spool.status import CANCELED, QUEUED, JobStatus, read_status, write_json_atomic, write_status
 from whisper_cli.errors import InputNotFound, WtError
 from whisper_cli.options import TranscribeOptions
@@ -50,6 +52,15 @@ class NoSuchResult(SpoolError):
     kind = "no_such_result"
 
 
+def not_permitted(folder: Path, exc: OSError) -> SpoolError:
+    """One line for a spool this user may not write: the folder, who, and the fix."""
+    return SpoolError(
+        f"{folder}: this user (uid {os.getuid()}) may not write here ({exc.strerror})",
+        "share the spool with a group this user is in: `wt daemon --group GROUP` "
+        "(README: spool permissions)",
+    )
+
+
 @dataclass(frozen=True)
 class Spool:
     root: Path
@@ -64,6 +75,7 @@ class Spool:
                 f"{self.root}: not a wt spool (no inbox/ and jobs/)",
                 "start `wt daemon --spool DIR` once, or check --spool / $WT_SPOOL",
             )
+        adopt(self.root)  # a shared spool: what we drop must be group-writable
         return self
 
     # ---- submit ----------------------------------------------------------------------
@@ -138,9 +150,16 @@ class Spool:
             }
             write_json_atomic(sidecar_path, sidecar)
             os.rename(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            sidecar_path.unlink(missing_ok=True)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+                sidecar_path.unlink(missing_ok=True)
+            if (
+                isinstance(exc, PermissionError)
+                and exc.filename
+                and str(exc.filename).startswith(str(layout.inbox))
+            ):
+                raise not_permitted(layout.inbox, exc) from None
             raise
         return job_id
 
@@ -222,12 +241,18 @@ class Spool:
         try:
             status = self.status(job_id)
         except NotTaken:
-            job_dir.mkdir(exist_ok=True)
-            (job_dir / CANCEL).touch()
+            try:
+                job_dir.mkdir(exist_ok=True)
+                (job_dir / CANCEL).touch()
+            except PermissionError as exc:
+                raise not_permitted(Path(exc.filename or job_dir).parent, exc) from None
             return read_status(job_dir)
         if status.terminal:
             return status  # canceling a finished job changes nothing
-        (job_dir / CANCEL).touch()
+        try:
+            (job_dir / CANCEL).touch()
+        except PermissionError as exc:
+            raise not_permitted(job_dir, exc) from None
         if status.state == QUEUED and try_claim(job_dir, Claim.mine(f"client-{os.getpid()}")):
             try:
                 current = read_status(job_dir)
@@ -259,9 +284,19 @@ class Spool:
                 continue
             if (now - parse_time(status.finished_at)).total_seconds() < older_than_seconds:
                 continue
-            removed.append(status.job_id)
             if not dry_run:
-                shutil.rmtree(self.layout.jobs / status.job_id, ignore_errors=True)
+                refused: list[OSError] = []
+                shutil.rmtree(
+                    self.layout.jobs / status.job_id,
+                    onerror=lambda _f, _p, info, refused=refused: refused.append(info[1]),
+                )
+                if (self.layout.jobs / status.job_id).exists():
+                    # Say which job could not go, rather than report it gone.
+                    exc = next((e for e in refused if isinstance(e, PermissionError)), None)
+                    if exc is not None:
+                        raise not_permitted(Path(exc.filename).parent, exc)
+                    continue  # removed in part meanwhile by someone else, or being written
+            removed.append(status.job_id)
         return removed
 
     def daemons(self) -> list[tuple[Heartbeat, bool]]:

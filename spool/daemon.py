@@ -45,6 +45,8 @@ from spool.inbox import (
     recover_staging,
 )
 from spool.layout import CANCEL, CLAIM, HOST, Layout, log_safe, utcnow
+from spool.metrics import DaemonMetrics
+from spool.permissions import adopt, make_shared
 from spool.status import (
     CANCELED,
     FAILED,
@@ -97,6 +99,9 @@ class DaemonConfig:
     max_attempts: int = 3
     log_format: str = "text"
     orphan_sidecar_after: float = 3600.0
+    group: str | None = None  # share the spool with this group (setgid, group-writable)
+    metrics_port: int | None = None
+    metrics_address: str = "0.0.0.0"
 
 
 @dataclass
@@ -106,6 +111,7 @@ class WorkerSlot:
     ready: bool = False
     job: str | None = None
     cancel_seen: float | None = None
+    served: bool = False  # it said ready once: a later death is not a failure to start
 
 
 class Log:
@@ -186,6 +192,13 @@ class Daemon:
         # claim held until they succeed, so the job is neither lost nor left to a dead worker.
         self.owed: dict[str, Any] = {}
         self.troubles: dict[str, str] = {}  # step -> what keeps failing there
+        self.spawn_failures = 0
+        self.next_spawn = 0.0
+        self.metrics = DaemonMetrics(self.layout)
+        self.metrics.running.set_function(lambda: sum(1 for s in list(self.slots) if s.job))
+        self.metrics.workers.set_function(
+            lambda: sum(1 for s in list(self.slots) if s.process.is_alive())
+        )
 
     # ---- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
@@ -202,6 +215,16 @@ class Daemon:
             models=local_models(self.cfg.defaults.model),
         )
         write_heartbeat(self.layout, self.beat)
+        self.metrics.info.info(
+            {
+                "id": self.id,
+                "host": HOST,
+                "workers": str(self.cfg.workers),
+                "watch": self.beat.watch,
+            }
+        )
+        if self.cfg.metrics_port is not None:
+            self._serve_metrics()
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         if not polling:
@@ -227,8 +250,13 @@ class Daemon:
 
     def _check_spool(self) -> None:
         """Refuse to start, in one line, on a spool this daemon cannot use."""
+        root = self.layout.root
+        adopt(root)  # before creating folders in a shared spool, so they are group-writable
         try:
             self.layout.ensure()
+            if self.cfg.group is not None:
+                make_shared([root, *self.layout.folders()], self.cfg.group)
+                adopt(root)
         except OSError as exc:
             raise SpoolUnusable(
                 f"{exc.filename or self.layout.root}: cannot create the spool folders "
@@ -243,6 +271,15 @@ class Daemon:
                     "run the daemon as the spool's owner, or give its user write access "
                     "(see README: spool permissions)",
                 )
+
+    def _serve_metrics(self) -> None:
+        try:
+            self.metrics.serve(self.cfg.metrics_port or 0, self.cfg.metrics_address)
+        except OSError as exc:
+            raise SpoolUnusable(
+                f"--metrics-port {self.cfg.metrics_port}: cannot listen ({exc.strerror})",
+                "choose a free port, or leave --metrics-port out",
+            ) from None
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if self.stopping:  # a second signal: stop now, requeueing what runs
@@ -598,12 +635,20 @@ class Daemon:
                 code = slot.process.exitcode
                 if slot.job:
                     self._fail_running(slot, code)
+                if not slot.served and code != 0:
+                    self._worker_start_failed(code)
+                if time.monotonic() < self.next_spawn:
+                    continue  # a dead slot takes no job; try again when the back-off ends
                 self.slots[i] = self._spawn()
+                self.metrics.worker_restarts.inc()
 
     def _on_message(self, slot: WorkerSlot, message: tuple) -> None:
         kind = message[0]
         if kind == "ready":
-            slot.ready = True
+            slot.ready = slot.served = True
+            self.spawn_failures = 0
+            self.next_spawn = 0.0
+            self._cleared("workers")
         elif kind == "done":
             _, job_id, state = message
             slot.job = None
@@ -619,6 +664,7 @@ class Daemon:
             status = read_status(self.layout.jobs / job_id)
             fields: dict[str, Any] = {}
             if status is not None:
+                self.metrics.job_finished(state, status.run_seconds(), status.progress.duration)
                 fields = {
                     "input": status.input.name,
                     "language": status.language,
@@ -626,10 +672,23 @@ class Daemon:
                     "error": status.error.message if status.error else None,
                 }
             self.log(state, job_id, **fields)
+        elif kind == "loaded":
+            self.metrics.model_loads.labels(message[1]).inc()
         elif kind == "unloaded":
             self.log("unloaded", None, model=message[1])
         elif kind == "retire":
             slot.ready = False  # the process exits; _poll_workers starts a fresh one
+
+    def _worker_start_failed(self, exitcode: int | None) -> None:
+        """A worker that dies before it is ready (an interpreter other users cannot run, a
+        broken install) would be restarted in a hot loop: back off, say so once, publish it."""
+        self.spawn_failures += 1
+        self.next_spawn = time.monotonic() + min(30.0, 0.5 * 2**self.spawn_failures)
+        problem = f"workers: a worker process exits before it is ready (exit status {exitcode})"
+        if self.troubles.get("workers") != problem:
+            self.troubles["workers"] = problem
+            self.log("worker-failed", None, error=problem, fix="run wt transcribe as this user")
+            self._publish_troubles()
 
     def _fail_running(self, slot: WorkerSlot, exitcode: int | None) -> None:
         job_id = slot.job
@@ -654,8 +713,10 @@ class Daemon:
         status = read_status(job_dir)
         if status is not None and not status.terminal:
             error = JobError("worker_crashed", message) if message else None
-            write_status(job_dir, status.advance(state, error=error))
+            final = status.advance(state, error=error)
+            write_status(job_dir, final)
             self.log(state, job_id, input=status.input.name, how=why)
+            self.metrics.job_finished(state, final.run_seconds(), final.progress.duration)
         release(job_dir)
         self.finished.add(job_id)
 
@@ -750,7 +811,10 @@ def _read_status_quietly(job_dir: Path) -> JobStatus | None:
 def local_models(default: str) -> list[str]:
     from whisper_cli.models import list_local
 
-    return list(dict.fromkeys([default, *(m.name for m in list_local())]))
+    try:
+        return list(dict.fromkeys([default, *(m.name for m in list_local())]))
+    except OSError:  # a model cache this user may not read: the jobs will say so, one by one
+        return [default]
 
 
 class SpoolUnusable(WtError):

@@ -51,8 +51,11 @@ class Layout:
             raise ValueError(f"invalid job id {job_id!r}")
         return self.jobs / job_id
 
+    def folders(self) -> list[Path]:
+        return [self.inbox, self.jobs, self.staging, self.daemons]
+
     def ensure(self) -> Layout:
-        for d in (self.inbox, self.jobs, self.staging, self.daemons):
+        for d in self.folders():
             d.mkdir(parents=True, exist_ok=True)
         return self
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from spool import PROTOCOL_VERSION
-from spool.layout import STATUS, utcnow
+from spool.layout import STATUS, parse_time, utcnow
 from whisper_cli.writers import write_atomic
 
 QUEUED, PROCESSING, COMPLETED, FAILED, CANCELED = (
@@ -85,6 +85,12 @@ class JobStatus:
     @property
     def terminal(self) -> bool:
         return self.state in TERMINAL
+
+    def run_seconds(self) -> float | None:
+        """Seconds from the (last) start to the end; None for a job that never started."""
+        if not self.started_at or not self.finished_at:
+            return None
+        return (parse_time(self.finished_at) - parse_time(self.started_at)).total_seconds()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -195,7 +195,7 @@ def worker_main(conn: Connection, parent_pid: int, model_ttl: float, max_jobs: i
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides about shutdowns
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    from whisper_cli.engines import unload_idle
+    from whisper_cli.engines import loaded, unload_idle
 
     done = 0
     conn.send(("ready", os.getpid()))
@@ -214,7 +214,10 @@ def worker_main(conn: Connection, parent_pid: int, model_ttl: float, max_jobs: i
         if message is None:
             return
         job_dir = Path(message)
+        before = set(loaded())
         state = run_job(job_dir, parent_pid)
+        for name in sorted(set(loaded()) - before):
+            conn.send(("loaded", name))
         done += 1
         conn.send(("done", job_dir.name, state))
     conn.send(("retire", done))

@@ -183,8 +183,11 @@ def english_wav() -> tuple[Path, str]:
 class DaemonProcess:
     """A real `wt daemon` in a subprocess, with helpers to read its spool."""
 
-    def __init__(self, spool: Path, *args: str, env: dict | None = None) -> None:
+    def __init__(
+        self, spool: Path, *args: str, env: dict | None = None, prefix: list[str] | None = None
+    ) -> None:
         self.spool, self.args, self.env = spool, args, env or {}
+        self.prefix = prefix or []  # e.g. setpriv, to run it as another user
         self.proc: subprocess.Popen | None = None
         self.log = spool.parent / f"daemon-{spool.name}-{id(self)}.log"
 
@@ -195,6 +198,7 @@ class DaemonProcess:
         self.logfh = open(self.log, "ab")  # noqa: SIM115 (lives as long as the daemon)
         self.proc = subprocess.Popen(
             [
+                *self.prefix,
                 sys.executable,
                 "-m",
                 "whisper_cli",
@@ -324,6 +328,26 @@ def busy_daemon_on(disk: Path, daemon_factory, long_wav: Path) -> DaemonProcess:
     return d
 
 
+def as_user(uid: int, gid: int, groups: tuple[int, ...] = ()) -> list[str]:
+    """A command prefix that runs what follows as another user (the tests run as root, whom
+    no permission stops, so sharing between users can only be tested by switching)."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.fail("running processes as other users needs root and setpriv (util-linux)")
+    extra = [f"--groups={','.join(map(str, groups))}"] if groups else ["--clear-groups"]
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", *extra]
+
+
+@pytest.fixture
+def open_dir():
+    """A folder every user can enter (pytest's tmp_path is private to root)."""
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="wt-perm-"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture
 def spool_dir(tmp_path) -> Path:
     d = tmp_path / "spool"
@@ -335,8 +359,13 @@ def spool_dir(tmp_path) -> Path:
 def daemon_factory(spool_dir):
     started: list[DaemonProcess] = []
 
-    def make(*args: str, spool: Path | None = None, env: dict | None = None) -> DaemonProcess:
-        d = DaemonProcess(spool or spool_dir, *args, env=env).start()
+    def make(
+        *args: str,
+        spool: Path | None = None,
+        env: dict | None = None,
+        prefix: list[str] | None = None,
+    ) -> DaemonProcess:
+        d = DaemonProcess(spool or spool_dir, *args, env=env, prefix=prefix).start()
         started.append(d)
         return d
 

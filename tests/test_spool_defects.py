@@ -195,15 +195,6 @@ def as_nobody(*args: str | Path) -> tuple[list[str], dict[str, str]]:
     return ["setpriv", *user, sys.executable, "-m", "whisper_cli", *map(str, args)], env
 
 
-@pytest.fixture
-def open_dir():
-    """A folder every user can enter (pytest's tmp_path is private to root)."""
-    d = Path(tempfile.mkdtemp(prefix="wt-perm-"))
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def test_a_spool_owned_by_another_user_is_one_clear_line(open_dir):
     spool = open_dir / "spool"
     Layout(spool).ensure()  # root's folders, mode 0755

@@ -499,6 +499,29 @@ def daemon(
             help="Seconds after which a sidecar that no file uses becomes a failed job.",
         ),
     ] = 3600.0,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group",
+            envvar="WT_SPOOL_GROUP",
+            help="Share the spool with this group: setgid folders, group-writable files "
+            "(also $WT_SPOOL_GROUP).",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            help="Serve Prometheus metrics on this port (http://HOST:PORT/metrics).",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_address: Annotated[
+        str, typer.Option("--metrics-address", help="Address for --metrics-port.")
+    ] = "0.0.0.0",
     model: ModelOpt = None,
     engine: EngineOpt = "faster",
     language: LanguageOpt = None,
@@ -544,6 +567,9 @@ def daemon(
         shutdown_timeout=shutdown_timeout,
         log_format=log_format,
         orphan_sidecar_after=orphan_sidecar_after,
+        group=group,
+        metrics_port=metrics_port,
+        metrics_address=metrics_address,
     )
     try:
         code = serve(config)

@@ -148,6 +148,17 @@ def materialize(bundled: Bundled) -> Path:
     if not bundled.parts:
         return bundled.package_dir()
     target = cache_dir() / "models" / f"{bundled.name}-ct2"
+    try:
+        return _join_parts(bundled, target)
+    except PermissionError as exc:
+        raise ModelUnavailable(
+            f"model cache {cache_dir()}: this user (uid {os.getuid()}) may not use it "
+            f"({exc.strerror}: {exc.filename})",
+            "set WT_CACHE_DIR to a folder this user can write",
+        ) from None
+
+
+def _join_parts(bundled: Bundled, target: Path) -> Path:
     if (target / ".verified").is_file():
         return target
     from filelock import FileLock

@@ -72,15 +72,25 @@ RENDERERS: dict[str, Callable[[Transcript], str]] = {
 }
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
+def current_umask() -> int:
+    """The process umask, read without changing it: an os.umask(0) and its restore would let
+    another thread create a file with a wrong mode in between."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
-# mkstemp creates files 0600; results and status.json must be readable by the other programs
-# sharing a spool, so they get the usual permissions of a new file.
-_FILE_MODE = 0o666 & ~_current_umask()
+def new_file_mode() -> int:
+    """What open() would give a new file. mkstemp creates 0600; results and status.json must be
+    readable by the other programs sharing a spool (and group-writable on a shared spool, whose
+    processes run with a group-writable umask)."""
+    return 0o666 & ~current_umask()
 
 
 def write_atomic(path: Path, text: str, durable: bool = True) -> None:
@@ -91,7 +101,7 @@ def write_atomic(path: Path, text: str, durable: bool = True) -> None:
     """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, _FILE_MODE)
+        os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             if durable:

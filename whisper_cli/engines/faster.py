@@ -34,6 +34,22 @@ def prefer_fast_cpu_backend() -> None:
         os.environ["CT2_USE_MKL"] = "0"
 
 
+def load_pip_cublas() -> None:
+    """Make cuBLAS 12 from the nvidia-cublas-cu12 wheel (`install.sh --gpu`) visible to
+    CTranslate2, which dlopens libcublas.so.12 by name: the wheel's folder is on no search
+    path, and a library already loaded under that name is the one dlopen returns."""
+    try:
+        import ctypes
+
+        import nvidia.cublas
+
+        lib = os.path.join(list(nvidia.cublas.__path__)[0], "lib", "libcublas.so.12")
+        if os.path.exists(lib):
+            ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
+    except (ImportError, OSError):
+        pass  # no wheel (a system CUDA, or a CPU host): CTranslate2 looks where it always does
+
+
 def cuda_available() -> bool:
     import ctranslate2
 
@@ -51,6 +67,8 @@ class FasterWhisperEngine:
         from faster_whisper import WhisperModel
 
         self.model_name = model
+        if device != "cpu":
+            load_pip_cublas()
         self.device = ("cuda" if cuda_available() else "cpu") if device == "auto" else device
         if compute_type in ("default", "auto"):
             compute_type = "float16" if self.device == "cuda" else "int8"

@@ -6,15 +6,19 @@ import hmac
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spool.client import Spool
+from spool.layout import Layout
+from spool.metrics import spool_registry
 from whisper_cli import __version__
 from whisper_cli.http import legacy, native, openai_api
 from whisper_cli.http.uploads import ServeConfig, TooLarge
 
-OPEN_PATHS = {"/", "/health"}  # probes and a greeting need no key
+# Probes, a greeting and the scraper need no key (metrics hold counts, never job content).
+OPEN_PATHS = {"/", "/health", "/metrics"}
 
 
 def create_app(config: ServeConfig) -> FastAPI:
@@ -35,6 +39,13 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     for router in (legacy.router, openai_api.router, native.router):
         app.include_router(router, dependencies=[Depends(require_key)])
+
+    registry = spool_registry(Layout(config.spool), "serve")
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus text format: queue depth and jobs by state, read from the spool."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(RefuseOversized, limit=config.max_upload_bytes)
 
