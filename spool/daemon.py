@@ -203,6 +203,8 @@ class Daemon:
     # ---- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
         self._check_spool()
+        if self.cfg.metrics_port is not None:
+            self._serve_metrics()  # before the heartbeat: a daemon that cannot start says nothing
         polling = self.cfg.poll or not filesystem_sends_events(self.layout.root)
         self.beat = Heartbeat(
             self.id,
@@ -223,8 +225,6 @@ class Daemon:
                 "watch": self.beat.watch,
             }
         )
-        if self.cfg.metrics_port is not None:
-            self._serve_metrics()
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         if not polling:

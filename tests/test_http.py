@@ -5,82 +5,14 @@ that will talk to it: the replaced service's request shapes (httpx) and the offi
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from conftest import SAMPLE, run_wt, speech_files
 
 from whisper_cli.wer import wer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A real `wt serve` process on 127.0.0.1."""
-
-    def __init__(self, spool: Path, *args: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = spool.parent / f"serve-{self.port}.log"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "whisper_cli",
-                "serve",
-                "--spool",
-                str(spool),
-                "--port",
-                str(self.port),
-                *args,
-            ],  # fmt: skip
-            stdout=open(self.log, "wb"),  # noqa: SIM115 (lives as long as the server)
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "WT_API_KEY": ""},
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.url + "/", timeout=1)
-                return
-            except httpx.TransportError:
-                assert self.proc.poll() is None, self.log.read_text()
-                time.sleep(0.1)
-        raise AssertionError("server did not start: " + self.log.read_text())
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(30)
-
-
-@pytest.fixture
-def server_factory(spool_dir):
-    started: list[Server] = []
-
-    def make(*args: str, spool: Path | None = None) -> Server:
-        (spool or spool_dir).mkdir(exist_ok=True)
-        from spool.layout import Layout
-
-        Layout(spool or spool_dir).ensure()
-        server = Server(spool or spool_dir, *args)
-        started.append(server)
-        return server
-
-    yield make
-    for s in started:
-        s.stop()
 
 
 def poll_status(url: str, job_id: str, until=("completed", "failed", "canceled"), timeout=180):
