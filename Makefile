@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 WT := $(VENV)/bin/wt
 
-.PHONY: demo test setup setup-dev lint bench
+.PHONY: demo test setup setup-dev lint bench image-test
 
 setup:
 	WT_VENV=$(VENV) scripts/install.sh
@@ -23,3 +23,8 @@ test: setup-dev
 
 bench: setup
 	$(PY) bench/run_all.py
+
+# The Docker image and docker-compose.yml end to end (needs a Docker engine and compose).
+# Without a registry: WT_IMAGE_BASE=local/debian:bookworm WT_TORCH_INDEX=pip make image-test
+image-test: setup-dev
+	$(PY) -m pytest -ra -s tests/image/image_test.py
