@@ -60,10 +60,14 @@ pip() {
 extras=()
 if [ "$openai" = 1 ]; then
   # torch first and pinned: an unpinned torch pulls several GB of CUDA packages on CPU hosts.
+  spec="torch==${TORCH_VERSION}"
+  # --gpu: '===' is this exact version without a local label such as +cpu, i.e. PyPI's CUDA
+  # build, even where a local wheel folder (pip's find-links) holds the CPU one.
+  [ "$gpu" = 1 ] && spec="torch===${TORCH_VERSION}"
   if [ -n "${TORCH_INDEX_URL:-}" ]; then
-    pip install "torch==${TORCH_VERSION}" --index-url "$TORCH_INDEX_URL"
+    pip install "$spec" --index-url "$TORCH_INDEX_URL"
   else
-    pip install "torch==${TORCH_VERSION}"
+    pip install "$spec"
   fi
   extras+=(openai)
 fi

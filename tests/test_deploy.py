@@ -166,4 +166,9 @@ def test_gpu_overlay_requests_gpus_for_the_daemon():
     (container,) = patch["spec"]["template"]["spec"]["containers"]
     assert container["name"] == "daemon"  # merges with the base container of that name
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    assert spec["images"][0]["newTag"].endswith("-gpu")
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert spec["images"][0]["newTag"] == f"{version}-gpu"  # follows the package version
+    base = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert base["images"][0]["newTag"] == version
