@@ -27,4 +27,4 @@ bench: setup
 # The Docker image and docker-compose.yml end to end (needs a Docker engine and compose).
 # Without a registry: WT_IMAGE_BASE=local/debian:bookworm WT_TORCH_INDEX=pip make image-test
 image-test: setup-dev
-	$(PY) -m pytest -ra -s tests/image/image_test.py
+	$(PY) -m pytest -ra -s tests/image/image_checks.py
