@@ -58,15 +58,25 @@ def image() -> str:
             "project's machines run ../shared/docker/setup.sh as root first"
         )
     started = time.monotonic()
-    docker(
+    built = docker(
         "build",
         "--network", "host",
         "--build-arg", f"BASE={BASE}",
         "--build-arg", f"TORCH_INDEX={TORCH_INDEX}",
         "-t", IMAGE,
         str(ROOT),
+        check=False,
         timeout=3600,
     )  # fmt: skip
+    if built.returncode != 0:
+        hint = (
+            " (no image registry reachable: build on a local base, e.g. "
+            "WT_IMAGE_BASE=local/debian:bookworm WT_TORCH_INDEX=pip after "
+            "../shared/docker/setup.sh)"
+            if "registry" in built.stderr or "no such host" in built.stderr
+            else ""
+        )
+        pytest.fail(f"docker build failed{hint}:\n{built.stderr[-3000:]}")
     size = int(docker("image", "inspect", IMAGE, "--format", "{{.Size}}").stdout)
     print(f"\n{IMAGE}: built in {time.monotonic() - started:.0f} s, {size / 1e9:.2f} GB")
     return IMAGE
