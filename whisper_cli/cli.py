@@ -176,6 +176,29 @@ BatchOpt = Annotated[
     ),
 ]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="CPU threads (0 = automatic).")]
+DiarizeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--diarize/--no-diarize",
+        help="Say who spoke when: a speaker on every segment and word (offline).",
+    ),
+]
+NumSpeakersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--num-speakers", help="Exact number of speakers (with --diarize).", show_default=False
+    ),
+]
+MinSpeakersOpt = Annotated[
+    int | None,
+    typer.Option("--min-speakers", help="Fewest speakers to consider.", show_default=False),
+]
+MaxSpeakersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-speakers", help="Most speakers to consider (default 8).", show_default=False
+    ),
+]
 
 
 def build_options(flags: dict[str, Any]) -> TranscribeOptions:
@@ -219,6 +242,10 @@ def transcribe(
     vad: VadOpt = False,
     batch_size: BatchOpt = 1,
     threads: ThreadsOpt = 0,
+    diarize: DiarizeOpt = False,
+    num_speakers: NumSpeakersOpt = None,
+    min_speakers: MinSpeakersOpt = None,
+    max_speakers: MaxSpeakersOpt = None,
     skip_existing: Annotated[
         bool,
         typer.Option(
@@ -308,7 +335,13 @@ def transcribe(
                     f"✓ {job.path} → {outcome.outputs[0].with_suffix('.*')} "
                     f"({t.duration:.1f} s audio, {t.language}, decode "
                     f"{outcome.decode_seconds:.2f} s, "
-                    f"transcribe {outcome.transcribe_seconds:.2f} s)",
+                    f"transcribe {outcome.transcribe_seconds:.2f} s"
+                    + (
+                        f", diarize {outcome.diarize_seconds:.2f} s, {len(t.speakers)} speaker(s)"
+                        if options.diarize
+                        else ""
+                    )
+                    + ")",
                     soft_wrap=True,
                 )
             results.append(
@@ -540,6 +573,10 @@ def daemon(
     vad: VadOpt = False,
     batch_size: BatchOpt = 1,
     threads: ThreadsOpt = 0,
+    diarize: DiarizeOpt = False,
+    num_speakers: NumSpeakersOpt = None,
+    min_speakers: MinSpeakersOpt = None,
+    max_speakers: MaxSpeakersOpt = None,
 ) -> None:
     """Serve a job spool: transcribe files dropped into SPOOL/inbox (options: job defaults)."""
     from spool.daemon import DaemonConfig, serve
@@ -687,6 +724,12 @@ def submit(
     ] = None,
     vad: Annotated[bool | None, typer.Option("--vad/--no-vad", show_default=False)] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
+    diarize: Annotated[
+        bool | None, typer.Option("--diarize/--no-diarize", show_default=False)
+    ] = None,
+    num_speakers: NumSpeakersOpt = None,
+    min_speakers: MinSpeakersOpt = None,
+    max_speakers: MaxSpeakersOpt = None,
 ) -> None:
     """Enqueue files on a spool (atomically) and print their job ids."""
     sp = open_spool(spool)
@@ -708,6 +751,10 @@ def submit(
             "silence_guard": silence_guard,
             "vad": vad,
             "batch_size": batch_size,
+            "diarize": diarize,
+            "num_speakers": num_speakers,
+            "min_speakers": min_speakers,
+            "max_speakers": max_speakers,
         }.items()
         if v is not None
     }

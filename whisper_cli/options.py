@@ -175,6 +175,12 @@ class TranscribeOptions:
     # conditioning on previous text. 1 keeps Whisper's sequential long-form algorithm.
     batch_size: int = 1
     threads: int = 0
+    # Who spoke when (whisper_cli/diarize.py): a speaker on every word and segment. The
+    # number of speakers is estimated between min and max unless num_speakers fixes it.
+    diarize: bool = False
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -204,7 +210,9 @@ class TranscribeOptions:
     @property
     def needs_word_timings(self) -> bool:
         """Whether the engine must compute word timings (asked for, or needed by a guard)."""
-        return self.word_timestamps or self.hallucination_silence_threshold is not None
+        return (
+            self.word_timestamps or self.hallucination_silence_threshold is not None or self.diarize
+        )
 
     def temperatures(self) -> tuple[float, ...]:
         """Fallback schedule as in openai-whisper's CLI: t, t+step, ... up to 1.0."""
@@ -213,6 +221,9 @@ class TranscribeOptions:
         while step > 0 and temps[-1] + step <= 1.0 + 1e-9:
             temps.append(round(temps[-1] + step, 4))
         return tuple(temps)
+
+
+MAX_SPEAKERS = 32
 
 
 def parse_output_formats(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -247,6 +258,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "vad": (bool,),
     "batch_size": (int,),
     "threads": (int,),
+    "diarize": (bool,),
+    "num_speakers": (int, type(None)),
+    "min_speakers": (int, type(None)),
+    "max_speakers": (int, type(None)),
 }
 
 
@@ -324,6 +339,23 @@ def _validate(o: TranscribeOptions) -> None:
                 "the hallucination silence threshold needs sequential decoding",
                 "use --batch-size 1 (batched decoding already skips silence with VAD)",
             )
+    counts = {"num": o.num_speakers, "min": o.min_speakers, "max": o.max_speakers}
+    for name, count in counts.items():
+        if count is not None and not 1 <= count <= MAX_SPEAKERS:
+            raise InvalidOptions(
+                f"{name} speakers must be between 1 and {MAX_SPEAKERS}, got {count}"
+            )
+    if any(v is not None for v in counts.values()) and not o.diarize:
+        raise InvalidOptions("speaker counts need diarization", "add --diarize")
+    if o.num_speakers is not None and (o.min_speakers or o.max_speakers):
+        raise InvalidOptions(
+            "num speakers fixes the count; min and max speakers bound an estimate",
+            "give --num-speakers, or --min-speakers/--max-speakers, not both",
+        )
+    if o.min_speakers and o.max_speakers and o.min_speakers > o.max_speakers:
+        raise InvalidOptions(
+            f"min speakers ({o.min_speakers}) is more than max speakers ({o.max_speakers})"
+        )
     if not 0 <= o.threads <= 256:
         raise InvalidOptions(f"threads must be between 0 (automatic) and 256, got {o.threads}")
     if o.initial_prompt is not None and len(o.initial_prompt) > 2000:

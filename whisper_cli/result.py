@@ -15,6 +15,7 @@ class Word:
     end: float
     word: str
     probability: float
+    speaker: str | None = None  # with diarization only
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Segment:
     # where the segment's 30 s window began, and the text's token ids.
     seek: int = 0
     tokens: tuple[int, ...] = ()
+    speaker: str | None = None  # with diarization only
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,22 @@ class Transcript:
     compute_type: str = ""
     task: str = "transcribe"
     extra: dict[str, Any] = field(default_factory=dict)
+    speakers: tuple[str, ...] = ()  # with diarization: every speaker, in order of appearance
 
     def to_dict(self) -> dict[str, Any]:
+        """Without diarization, exactly the fields wt always wrote (the spool's result.json
+        is an interface): speaker fields appear only when there are speakers."""
         data = asdict(self)
+        if not self.speakers:
+            del data["speakers"]
         for seg in data["segments"]:
             if seg["words"] is None:
                 del seg["words"]
+            if seg["speaker"] is None:
+                del seg["speaker"]
+            for word in seg.get("words") or ():
+                if word["speaker"] is None:
+                    del word["speaker"]
         return data
 
     @classmethod
@@ -65,7 +77,7 @@ class Transcript:
             )
             for s in data["segments"]
         )
-        return cls(**{**data, "segments": segments})
+        return cls(**{**data, "segments": segments, "speakers": tuple(data.get("speakers", ()))})
 
 
 def join_text(segments: tuple[Segment, ...] | list[Segment]) -> str:

@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from whisper_cli.audio import SAMPLE_RATE, AudioReader, chunks
+from whisper_cli.diarize import SpeakerTrack, assign_speakers
 from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript, load_engine
 from whisper_cli.guards import SilenceGuard
 from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Transcript, clamp_to_duration
+from whisper_cli.speaker_encoder import load_encoder
 from whisper_cli.vad import speech_clips
 from whisper_cli.writers import write_outputs
 
@@ -34,6 +36,7 @@ class Outcome:
     outputs: list[Path]
     decode_seconds: float
     transcribe_seconds: float
+    diarize_seconds: float = 0.0
 
 
 def transcribe_file(
@@ -43,15 +46,25 @@ def transcribe_file(
     should_stop: StopFn | None = None,
     label: str | None = None,
     on_segment: SegmentFn | None = None,
+    timings: dict[str, float] | None = None,
 ) -> tuple[Transcript, float, float]:
     """Transcribe one file. Returns (transcript, seconds decoding, seconds in the engine).
 
     Audio is decoded block by block and handed to the engine in pieces of about
     CHUNK_SECONDS, cut in pauses: memory stays flat however long the recording is (both
     engines otherwise build features for the whole file at once: 3.6 GB for an hour). The
-    language found in the first piece is kept for the rest.
+    language found in the first piece is kept for the rest. With diarization, each piece's
+    voice embeddings are taken as it goes, and speakers are assigned at the end.
     """
     engine = load_engine(options)  # first: a missing model fails before any decoding work
+    track = None
+    if options.diarize:
+        track = SpeakerTrack(load_encoder(engine.device), should_stop)
+        # Speakers go on words: the engine computes them (written only if asked).
+        options_for_engine = replace(options, word_timestamps=True)
+    else:
+        options_for_engine = options
+    diarize_s = 0.0
     decode_s = engine_s = 0.0
     segments: list[Segment] = []
     language, probability = options.language, 1.0
@@ -65,6 +78,10 @@ def transcribe_file(
         piece_seconds = max(CHUNK_SECONDS, 30.0 * options.batch_size)
         pieces = chunks(blocks, piece_seconds, CHUNK_SEARCH_SECONDS)
         for offset, piece in pieces:
+            if track is not None:
+                t0 = time.perf_counter()
+                track.add(piece, offset / SAMPLE_RATE)
+                diarize_s += time.perf_counter() - t0
             if carry.size and speech_clips(carry):
                 offset, piece = offset - carry.size, np.concatenate([carry, piece])
             start = offset / SAMPLE_RATE
@@ -74,12 +91,12 @@ def transcribe_file(
                 if on_progress:
                     on_progress(start + done, max(total, end))
 
-            piece_options = options
+            piece_options = options_for_engine
             if offset:
                 # The user's prompt primes the first window only, as in Whisper. Priming a
                 # piece with the text before it was tried and measured worse: faster-whisper
                 # then emits few timestamps and long segments (WER 0.13 -> 0.41, tiny.en).
-                piece_options = replace(options, language=language, initial_prompt=None)
+                piece_options = replace(piece_options, language=language, initial_prompt=None)
             collect = _Collector(
                 SilenceGuard(piece) if options.silence_guard else None,
                 start,
@@ -112,10 +129,17 @@ def transcribe_file(
         duration = reader.samples / SAMPLE_RATE
     if on_progress:
         on_progress(duration, duration)
-    transcript = engine_transcript(
-        engine, segments, language or "", probability, duration, options.task
+    transcript = clamp_to_duration(
+        engine_transcript(engine, segments, language or "", probability, duration, options.task)
     )
-    return clamp_to_duration(transcript), decode_s, engine_s
+    if track is not None:
+        t0 = time.perf_counter()
+        turns = track.turns(options.num_speakers, options.min_speakers, options.max_speakers)
+        transcript = assign_speakers(transcript, turns, keep_words=options.word_timestamps)
+        diarize_s += time.perf_counter() - t0
+    if timings is not None:
+        timings["diarize"] = diarize_s
+    return transcript, decode_s, engine_s
 
 
 class _Collector:
@@ -184,9 +208,10 @@ def transcribe_to_files(
     label: str | None = None,
     on_segment: SegmentFn | None = None,
 ) -> Outcome:
+    timings: dict[str, float] = {}
     transcript, t_decode, t_run = transcribe_file(
-        path, options, on_progress, should_stop, label, on_segment
+        path, options, on_progress, should_stop, label, on_segment, timings
     )
     transcript = replace(transcript, extra={**transcript.extra, "input": label or path.name})
     outputs = write_outputs(transcript, out_dir, stem, options.output_formats)
-    return Outcome(transcript, outputs, t_decode, t_run)
+    return Outcome(transcript, outputs, t_decode, t_run, timings.get("diarize", 0.0))

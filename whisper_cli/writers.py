@@ -30,12 +30,31 @@ def _cue_text(text: str) -> str:
 
 
 def render_txt(t: Transcript) -> str:
-    return "".join(s.text.strip() + "\n" for s in t.segments if s.text.strip())
+    lines, last = [], None
+    for s in t.segments:
+        text = s.text.strip()
+        if not text:
+            continue
+        if s.speaker is not None and s.speaker != last:
+            text = f"[{s.speaker}] {text}"  # at each change of speaker
+            last = s.speaker
+        lines.append(text + "\n")
+    return "".join(lines)
+
+
+def _srt_text(s) -> str:
+    text = _cue_text(s.text)
+    return f"[{s.speaker}] {text}" if s.speaker is not None else text
+
+
+def _vtt_text(s) -> str:
+    text = _cue_text(s.text)
+    return f"<v {s.speaker}>{text}" if s.speaker is not None else text  # a WebVTT voice span
 
 
 def render_srt(t: Transcript) -> str:
     cues = [
-        f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{_cue_text(s.text)}\n"
+        f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{_srt_text(s)}\n"
         for i, s in enumerate((s for s in t.segments if s.text.strip()), start=1)
     ]
     return "\n".join(cues)
@@ -43,7 +62,7 @@ def render_srt(t: Transcript) -> str:
 
 def render_vtt(t: Transcript) -> str:
     cues = [
-        f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{_cue_text(s.text)}\n"
+        f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{_vtt_text(s)}\n"
         for s in t.segments
         if s.text.strip()
     ]
@@ -51,11 +70,13 @@ def render_vtt(t: Transcript) -> str:
 
 
 def render_tsv(t: Transcript) -> str:
-    rows = ["start\tend\ttext\n"]
+    speakers = bool(t.speakers)
+    rows = ["start\tend\tspeaker\ttext\n" if speakers else "start\tend\ttext\n"]
     for s in t.segments:
         if s.text.strip():
             text = s.text.strip().replace("\t", " ")
-            rows.append(f"{round(1000 * s.start)}\t{round(1000 * s.end)}\t{text}\n")
+            who = f"{s.speaker or ''}\t" if speakers else ""
+            rows.append(f"{round(1000 * s.start)}\t{round(1000 * s.end)}\t{who}{text}\n")
     return "".join(rows)
 
 
