@@ -137,6 +137,14 @@ ConditionOpt = Annotated[
         help="Prompt each window with the text before it (off: fewer repetition loops).",
     ),
 ]
+HotwordsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hotwords",
+        help="Words and names to favour in every window (openai engine: a carried prompt).",
+        show_default=False,
+    ),
+]
 PromptOpt = Annotated[
     str | None,
     typer.Option(
@@ -226,7 +234,10 @@ def transcribe(
     language: LanguageOpt = None,
     task: TaskOpt = "transcribe",
     output_dir: Annotated[
-        Path, typer.Option("--output-dir", "-o", help="Where results go.")
+        Path,
+        typer.Option(
+            "--output-dir", "-o", help="Where results go; '-' prints one format (-f) to stdout."
+        ),
     ] = Path("."),
     output_format: FormatOpt = "all",
     device: DeviceOpt = "auto",
@@ -236,6 +247,7 @@ def transcribe(
     temperature_increment_on_fallback: FallbackOpt = 0.2,
     condition_on_previous_text: ConditionOpt = True,
     initial_prompt: PromptOpt = None,
+    hotwords: HotwordsOpt = None,
     word_timestamps: WordsOpt = False,
     hallucination_silence_threshold: HallucinationOpt = None,
     silence_guard: GuardOpt = True,
@@ -270,7 +282,14 @@ def transcribe(
         options = build_options(locals())
     except WtError as exc:
         raise fail(exc) from None
+    to_stdout = str(output_dir) == "-"
+    if to_stdout and len(options.output_formats) != 1:
+        raise fail("-o - prints one format to stdout (choose it with -f, e.g. -f srt)")
+    if to_stdout and json_summary:
+        raise fail("--json and -o - both print on stdout (choose one)")
     files, problems = expand(inputs)
+    if to_stdout and len(files) + len(problems) != 1:
+        raise fail(f"-o - prints one file's transcript; {len(files)} files were given")
     results: list[dict] = []
     for problem in problems:
         err.print(f"[red]✗[/red] {problem.error}", soft_wrap=True)
@@ -311,7 +330,11 @@ def transcribe(
             on_progress, finish = bars.file_progress(job.path.name)
             try:
                 outcome = transcribe_to_files(
-                    job.path, options, output_dir, job.stem, on_progress=on_progress
+                    job.path,
+                    options,
+                    None if to_stdout else output_dir,
+                    job.stem,
+                    on_progress=on_progress,
                 )
             except WtError as exc:
                 finish(False)
@@ -325,6 +348,9 @@ def transcribe(
                 )
                 continue
             finish(True)
+            if outcome.rendered is not None:
+                sys.stdout.write(outcome.rendered)
+                sys.stdout.flush()
             t = outcome.transcript
             if not t.text and not quiet:
                 bars.progress.console.print(
@@ -332,7 +358,8 @@ def transcribe(
                 )
             if verbose:
                 bars.progress.console.print(
-                    f"✓ {job.path} → {outcome.outputs[0].with_suffix('.*')} "
+                    f"✓ {job.path} → "
+                    f"{outcome.outputs[0].with_suffix('.*') if outcome.outputs else 'stdout'} "
                     f"({t.duration:.1f} s audio, {t.language}, decode "
                     f"{outcome.decode_seconds:.2f} s, "
                     f"transcribe {outcome.transcribe_seconds:.2f} s"
@@ -567,6 +594,7 @@ def daemon(
     temperature_increment_on_fallback: FallbackOpt = 0.2,
     condition_on_previous_text: ConditionOpt = True,
     initial_prompt: PromptOpt = None,
+    hotwords: HotwordsOpt = None,
     word_timestamps: WordsOpt = False,
     hallucination_silence_threshold: HallucinationOpt = None,
     silence_guard: GuardOpt = True,
@@ -718,6 +746,7 @@ def submit(
         ),
     ] = None,
     initial_prompt: PromptOpt = None,
+    hotwords: HotwordsOpt = None,
     hallucination_silence_threshold: HallucinationOpt = None,
     silence_guard: Annotated[
         bool | None, typer.Option("--silence-guard/--no-silence-guard", show_default=False)
@@ -747,6 +776,7 @@ def submit(
             "temperature_increment_on_fallback": temperature_increment_on_fallback,
             "condition_on_previous_text": condition_on_previous_text,
             "initial_prompt": initial_prompt,
+            "hotwords": hotwords,
             "hallucination_silence_threshold": hallucination_silence_threshold,
             "silence_guard": silence_guard,
             "vad": vad,

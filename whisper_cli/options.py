@@ -160,6 +160,9 @@ class TranscribeOptions:
     temperature_increment_on_fallback: float = 0.2
     condition_on_previous_text: bool = True
     initial_prompt: str | None = None
+    # Words and names to favour, in every window (faster-whisper's hotwords; the openai engine
+    # gets them as a prompt carried into every window, which is what hotwords are there).
+    hotwords: str | None = None
     word_timestamps: bool = False
     # Whisper's guard against invented text over silences (seconds; None = off): a segment
     # that looks like a hallucination and sits next to a silence longer than this is skipped
@@ -252,6 +255,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "temperature_increment_on_fallback": (int, float),
     "condition_on_previous_text": (bool,),
     "initial_prompt": (str, type(None)),
+    "hotwords": (str, type(None)),
     "word_timestamps": (bool,),
     "hallucination_silence_threshold": (int, float, type(None)),
     "silence_guard": (bool,),
@@ -360,6 +364,8 @@ def _validate(o: TranscribeOptions) -> None:
         raise InvalidOptions(f"threads must be between 0 (automatic) and 256, got {o.threads}")
     if o.initial_prompt is not None and len(o.initial_prompt) > 2000:
         raise InvalidOptions("initial prompt is longer than 2000 characters")
+    if o.hotwords is not None and len(o.hotwords) > 1000:
+        raise InvalidOptions("hotwords are longer than 1000 characters")
     if not o.output_formats or any(f not in OUTPUT_FORMATS for f in o.output_formats):
         raise InvalidOptions(
             f"unknown output format in {o.output_formats!r}",

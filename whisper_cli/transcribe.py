@@ -20,7 +20,7 @@ from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Transcript, clamp_to_duration
 from whisper_cli.speaker_encoder import load_encoder
 from whisper_cli.vad import speech_clips
-from whisper_cli.writers import write_outputs
+from whisper_cli.writers import RENDERERS, write_outputs
 
 # Long recordings go to the engine in pieces of about this length, cut in a pause found
 # within CHUNK_SEARCH_SECONDS of the target.
@@ -37,6 +37,7 @@ class Outcome:
     decode_seconds: float
     transcribe_seconds: float
     diarize_seconds: float = 0.0
+    rendered: str | None = None  # the one format, when written to a stream instead of files
 
 
 def transcribe_file(
@@ -201,7 +202,7 @@ def _shift(s: Segment, offset: float, new_id: int) -> Segment:
 def transcribe_to_files(
     path: Path,
     options: TranscribeOptions,
-    out_dir: Path,
+    out_dir: Path | None,
     stem: str,
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
@@ -213,5 +214,9 @@ def transcribe_to_files(
         path, options, on_progress, should_stop, label, on_segment, timings
     )
     transcript = replace(transcript, extra={**transcript.extra, "input": label or path.name})
+    diarize_s = timings.get("diarize", 0.0)
+    if out_dir is None:  # for a pipe: the one format asked for, as text
+        rendered = RENDERERS[options.output_formats[0]](transcript)
+        return Outcome(transcript, [], t_decode, t_run, diarize_s, rendered)
     outputs = write_outputs(transcript, out_dir, stem, options.output_formats)
-    return Outcome(transcript, outputs, t_decode, t_run, timings.get("diarize", 0.0))
+    return Outcome(transcript, outputs, t_decode, t_run, diarize_s)

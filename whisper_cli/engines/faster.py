@@ -126,6 +126,7 @@ class FasterWhisperEngine:
             beam_size=options.beam_size,
             best_of=options.beam_size,
             initial_prompt=options.initial_prompt,
+            hotwords=options.hotwords or None,
             word_timestamps=options.needs_word_timings,
         )
         if options.batch_size > 1:

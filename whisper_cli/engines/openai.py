@@ -178,7 +178,9 @@ class OpenAIWhisperEngine:
                         language=language,
                         task=options.task,
                         temperature=options.temperatures(),
-                        initial_prompt=options.initial_prompt,
+                        initial_prompt=_prompt(options),
+                        # Hotwords go into every window's prompt, as faster-whisper puts them.
+                        carry_initial_prompt=bool(options.hotwords),
                         condition_on_previous_text=options.condition_on_previous_text,
                         word_timestamps=options.needs_word_timings,
                         hallucination_silence_threshold=options.hallucination_silence_threshold,
@@ -241,3 +243,11 @@ class OpenAIWhisperEngine:
         _, probs = self.model.detect_language(mel)
         language = max(probs, key=probs.get)
         return language, probs[language]
+
+
+def _prompt(options: TranscribeOptions) -> str | None:
+    """openai-whisper has no hotwords: they lead the prompt, which is then carried into
+    every window (carry_initial_prompt), where faster-whisper places its hotwords."""
+    if not options.hotwords:
+        return options.initial_prompt
+    return " ".join(p for p in (options.hotwords, options.initial_prompt) if p)
