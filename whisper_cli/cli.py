@@ -184,6 +184,34 @@ BatchOpt = Annotated[
     ),
 ]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="CPU threads (0 = automatic).")]
+LineWidthOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-line-width",
+        help="srt/vtt: characters in a line before it breaks (word timings computed).",
+        show_default=False,
+    ),
+]
+LineCountOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-line-count",
+        help="srt/vtt: lines in a cue (with --max-line-width, words flow across segments).",
+        show_default=False,
+    ),
+]
+WordsPerLineOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-words-per-line",
+        help="srt/vtt: words in a line (no effect with --max-line-width).",
+        show_default=False,
+    ),
+]
+HighlightOpt = Annotated[
+    bool,
+    typer.Option("--highlight-words", help="srt/vtt: underline each word as it is spoken."),
+]
 DiarizeOpt = Annotated[
     bool,
     typer.Option(
@@ -258,6 +286,10 @@ def transcribe(
     num_speakers: NumSpeakersOpt = None,
     min_speakers: MinSpeakersOpt = None,
     max_speakers: MaxSpeakersOpt = None,
+    max_line_width: LineWidthOpt = None,
+    max_line_count: LineCountOpt = None,
+    max_words_per_line: WordsPerLineOpt = None,
+    highlight_words: HighlightOpt = False,
     skip_existing: Annotated[
         bool,
         typer.Option(
@@ -605,6 +637,10 @@ def daemon(
     num_speakers: NumSpeakersOpt = None,
     min_speakers: MinSpeakersOpt = None,
     max_speakers: MaxSpeakersOpt = None,
+    max_line_width: LineWidthOpt = None,
+    max_line_count: LineCountOpt = None,
+    max_words_per_line: WordsPerLineOpt = None,
+    highlight_words: HighlightOpt = False,
 ) -> None:
     """Serve a job spool: transcribe files dropped into SPOOL/inbox (options: job defaults)."""
     from spool.daemon import DaemonConfig, serve
@@ -759,6 +795,12 @@ def submit(
     num_speakers: NumSpeakersOpt = None,
     min_speakers: MinSpeakersOpt = None,
     max_speakers: MaxSpeakersOpt = None,
+    max_line_width: LineWidthOpt = None,
+    max_line_count: LineCountOpt = None,
+    max_words_per_line: WordsPerLineOpt = None,
+    highlight_words: Annotated[
+        bool | None, typer.Option("--highlight-words/--no-highlight-words", show_default=False)
+    ] = None,
 ) -> None:
     """Enqueue files on a spool (atomically) and print their job ids."""
     sp = open_spool(spool)
@@ -785,6 +827,10 @@ def submit(
             "num_speakers": num_speakers,
             "min_speakers": min_speakers,
             "max_speakers": max_speakers,
+            "max_line_width": max_line_width,
+            "max_line_count": max_line_count,
+            "max_words_per_line": max_words_per_line,
+            "highlight_words": highlight_words,
         }.items()
         if v is not None
     }

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from whisper_cli.errors import InvalidOptions
+from whisper_cli.subtitles import SubtitleLayout
 
 ENGINES = ("faster", "openai")
 TASKS = ("transcribe", "translate")
@@ -184,6 +185,11 @@ class TranscribeOptions:
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
+    # srt/vtt layout from word timings, as openai-whisper's options of the same names.
+    max_line_width: int | None = None
+    max_line_count: int | None = None
+    max_words_per_line: int | None = None
+    highlight_words: bool = False
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -214,7 +220,22 @@ class TranscribeOptions:
     def needs_word_timings(self) -> bool:
         """Whether the engine must compute word timings (asked for, or needed by a guard)."""
         return (
-            self.word_timestamps or self.hallucination_silence_threshold is not None or self.diarize
+            self.word_timestamps
+            or self.hallucination_silence_threshold is not None
+            or self.diarize
+            or self.layout is not None
+        )
+
+    @property
+    def layout(self) -> SubtitleLayout | None:
+        """The subtitle layout asked for, or None for one cue per segment."""
+        if (
+            not (self.max_line_width or self.max_line_count or self.max_words_per_line)
+            and not self.highlight_words
+        ):
+            return None
+        return SubtitleLayout(
+            self.max_line_width, self.max_line_count, self.max_words_per_line, self.highlight_words
         )
 
     def temperatures(self) -> tuple[float, ...]:
@@ -266,6 +287,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "num_speakers": (int, type(None)),
     "min_speakers": (int, type(None)),
     "max_speakers": (int, type(None)),
+    "max_line_width": (int, type(None)),
+    "max_line_count": (int, type(None)),
+    "max_words_per_line": (int, type(None)),
+    "highlight_words": (bool,),
 }
 
 
@@ -360,6 +385,13 @@ def _validate(o: TranscribeOptions) -> None:
         raise InvalidOptions(
             f"min speakers ({o.min_speakers}) is more than max speakers ({o.max_speakers})"
         )
+    for name, limit in (
+        ("max line width", o.max_line_width),
+        ("max line count", o.max_line_count),
+        ("max words per line", o.max_words_per_line),
+    ):
+        if limit is not None and not 1 <= limit <= 1000:
+            raise InvalidOptions(f"{name} must be between 1 and 1000, got {limit}")
     if not 0 <= o.threads <= 256:
         raise InvalidOptions(f"threads must be between 0 (automatic) and 256, got {o.threads}")
     if o.initial_prompt is not None and len(o.initial_prompt) > 2000:

@@ -107,3 +107,7 @@ def clamp_to_duration(t: Transcript) -> Transcript:
         for s in t.segments
     )
     return replace(t, segments=segments)
+
+
+def without_words(t: Transcript) -> Transcript:
+    return replace(t, segments=tuple(replace(s, words=None) for s in t.segments))

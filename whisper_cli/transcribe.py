@@ -20,7 +20,7 @@ from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Transcript, clamp_to_duration
 from whisper_cli.speaker_encoder import load_encoder
 from whisper_cli.vad import speech_clips
-from whisper_cli.writers import RENDERERS, write_outputs
+from whisper_cli.writers import renderers_for, write_outputs
 
 # Long recordings go to the engine in pieces of about this length, cut in a pause found
 # within CHUNK_SEARCH_SECONDS of the target.
@@ -58,13 +58,11 @@ def transcribe_file(
     voice embeddings are taken as it goes, and speakers are assigned at the end.
     """
     engine = load_engine(options)  # first: a missing model fails before any decoding work
-    track = None
-    if options.diarize:
-        track = SpeakerTrack(load_encoder(engine.device), should_stop)
-        # Speakers go on words: the engine computes them (written only if asked).
-        options_for_engine = replace(options, word_timestamps=True)
-    else:
-        options_for_engine = options
+    track = SpeakerTrack(load_encoder(engine.device), should_stop) if options.diarize else None
+    # Speakers and subtitle layout go by words: the engine keeps them (the json gets them
+    # only when asked for).
+    words_needed = options.diarize or options.layout is not None
+    options_for_engine = replace(options, word_timestamps=True) if words_needed else options
     diarize_s = 0.0
     decode_s = engine_s = 0.0
     segments: list[Segment] = []
@@ -136,7 +134,9 @@ def transcribe_file(
     if track is not None:
         t0 = time.perf_counter()
         turns = track.turns(options.num_speakers, options.min_speakers, options.max_speakers)
-        transcript = assign_speakers(transcript, turns, keep_words=options.word_timestamps)
+        transcript = assign_speakers(
+            transcript, turns, keep_words=options.word_timestamps or options.layout is not None
+        )
         diarize_s += time.perf_counter() - t0
     if timings is not None:
         timings["diarize"] = diarize_s
@@ -215,8 +215,9 @@ def transcribe_to_files(
     )
     transcript = replace(transcript, extra={**transcript.extra, "input": label or path.name})
     diarize_s = timings.get("diarize", 0.0)
+    renderers = renderers_for(options.layout, options.word_timestamps)
     if out_dir is None:  # for a pipe: the one format asked for, as text
-        rendered = RENDERERS[options.output_formats[0]](transcript)
+        rendered = renderers[options.output_formats[0]](transcript)
         return Outcome(transcript, [], t_decode, t_run, diarize_s, rendered)
-    outputs = write_outputs(transcript, out_dir, stem, options.output_formats)
+    outputs = write_outputs(transcript, out_dir, stem, options.output_formats, renderers)
     return Outcome(transcript, outputs, t_decode, t_run, diarize_s)

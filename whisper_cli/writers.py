@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from whisper_cli.errors import OutputError
-from whisper_cli.result import Transcript
+from whisper_cli.result import Transcript, without_words
+from whisper_cli.subtitles import SubtitleLayout, layout_cues
 
 
 def timestamp(seconds: float, decimal: str) -> str:
@@ -43,16 +44,21 @@ def render_txt(t: Transcript) -> str:
 
 
 def _srt_text(s) -> str:
-    text = _cue_text(s.text)
+    text = _cue_text(s.text() if callable(s.text) else s.text)
     return f"[{s.speaker}] {text}" if s.speaker is not None else text
 
 
 def _vtt_text(s) -> str:
-    text = _cue_text(s.text)
+    text = _cue_text(s.text() if callable(s.text) else s.text)
     return f"<v {s.speaker}>{text}" if s.speaker is not None else text  # a WebVTT voice span
 
 
-def render_srt(t: Transcript) -> str:
+def render_srt(t: Transcript, layout: SubtitleLayout | None = None) -> str:
+    if layout is not None:
+        return "\n".join(
+            f"{i}\n{timestamp(c.start, ',')} --> {timestamp(c.end, ',')}\n{_srt_text(c)}\n"
+            for i, c in enumerate(layout_cues(t, layout), start=1)
+        )
     cues = [
         f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{_srt_text(s)}\n"
         for i, s in enumerate((s for s in t.segments if s.text.strip()), start=1)
@@ -60,7 +66,12 @@ def render_srt(t: Transcript) -> str:
     return "\n".join(cues)
 
 
-def render_vtt(t: Transcript) -> str:
+def render_vtt(t: Transcript, layout: SubtitleLayout | None = None) -> str:
+    if layout is not None:
+        return "WEBVTT\n\n" + "\n".join(
+            f"{timestamp(c.start, '.')} --> {timestamp(c.end, '.')}\n{_vtt_text(c)}\n"
+            for c in layout_cues(t, layout)
+        )
     cues = [
         f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{_vtt_text(s)}\n"
         for s in t.segments
@@ -138,7 +149,26 @@ def output_paths(out_dir: Path, stem: str, formats: tuple[str, ...]) -> list[Pat
     return [out_dir / f"{stem}.{fmt}" for fmt in formats]
 
 
-def write_outputs(t: Transcript, out_dir: Path, stem: str, formats: tuple[str, ...]) -> list[Path]:
+def renderers_for(
+    layout: SubtitleLayout | None, words_in_json: bool
+) -> dict[str, Callable[[Transcript], str]]:
+    """The renderers with a job's subtitle layout; word timings computed only for the layout
+    stay out of the json unless asked for."""
+    return {
+        **RENDERERS,
+        "json": render_json if words_in_json else lambda t: render_json(without_words(t)),
+        "srt": lambda t: render_srt(t, layout),
+        "vtt": lambda t: render_vtt(t, layout),
+    }
+
+
+def write_outputs(
+    t: Transcript,
+    out_dir: Path,
+    stem: str,
+    formats: tuple[str, ...],
+    renderers: dict[str, Callable[[Transcript], str]] = RENDERERS,
+) -> list[Path]:
     """Write all formats or none: on failure the files written so far are removed, so a
     reader never finds a partial set (and a full disk gets its space back)."""
     paths = output_paths(out_dir, stem, formats)
@@ -146,7 +176,7 @@ def write_outputs(t: Transcript, out_dir: Path, stem: str, formats: tuple[str, .
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         for fmt, path in zip(formats, paths):
-            write_atomic(path, RENDERERS[fmt](t))
+            write_atomic(path, renderers[fmt](t))
             written.append(path)
     except OSError as exc:
         for path in written:
