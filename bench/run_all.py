@@ -15,6 +15,7 @@ RUNS = [
     ("pickup_latency", []),
     ("spool_throughput", []),
     ("scale", []),
+    ("diarize", []),
 ]
 for name, args in RUNS:
     print(f"== {name} {' '.join(args)}", flush=True)

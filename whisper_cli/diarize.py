@@ -27,6 +27,7 @@ DEFAULT_MAX_SPEAKERS = 8
 # windows, split one voice into 3-7.
 SAME_SPEAKER_DISTANCE = 0.4
 MIN_TURN = 0.3  # seconds: shorter runs are absorbed by their neighbours
+BATCH_REGIONS = 32  # speech regions embedded in one network pass
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,18 @@ class SpeakerTrack:
         regions = get_speech_timestamps(
             piece, VadOptions(min_silence_duration_ms=300, speech_pad_ms=100)
         )
-        for region in regions:
+        # In batches of turns: one network pass each, and a cancel is seen between them.
+        for first in range(0, len(regions), BATCH_REGIONS):
             if self.should_stop and self.should_stop():
                 raise Canceled("canceled")
-            a, b = region["start"], region["end"]
-            self.speech.append((start + a / SAMPLE_RATE, start + b / SAMPLE_RATE))
-            vectors, spans = self.encoder.windows(piece[a:b])
-            if len(vectors):
-                self.embeddings.append(vectors)
-                self.spans.append(spans + start + a / SAMPLE_RATE)
+            batch = regions[first : first + BATCH_REGIONS]
+            found = self.encoder.windows([piece[r["start"] : r["end"]] for r in batch])
+            for region, (vectors, spans) in zip(batch, found):
+                begin = start + region["start"] / SAMPLE_RATE
+                self.speech.append((begin, start + region["end"] / SAMPLE_RATE))
+                if len(vectors):
+                    self.embeddings.append(vectors)
+                    self.spans.append(spans + begin)
 
     def turns(
         self, num: int | None = None, low: int | None = None, high: int | None = None

@@ -20,9 +20,9 @@ SAMPLE_RATE = 16000
 class SpeakerEncoder(Protocol):
     name: str
 
-    def windows(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings of overlapping windows of 16 kHz mono audio: (n, dim) unit vectors,
-        and (n, 2) window start and end in seconds from the start of `audio`."""
+    def windows(self, regions: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each stretch of 16 kHz mono speech: embeddings of its overlapping windows as
+        (n, dim) unit vectors, and (n, 2) window start and end in seconds from its start."""
         ...
 
 
@@ -43,17 +43,36 @@ class ResemblyzerEncoder:
             ) from None
         self.model = VoiceEncoder("cuda" if device == "cuda" else "cpu", verbose=False)
 
-    def windows(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        min_samples = int(0.5 * SAMPLE_RATE)
-        if audio.size < min_samples:
-            return np.zeros((0, 256), np.float32), np.zeros((0, 2))
-        _, partials, slices = self.model.embed_utterance(
-            audio.astype(np.float32), return_partials=True, rate=self.RATE, min_coverage=0.5
-        )
-        spans = np.array(
-            [(sl.start / SAMPLE_RATE, min(sl.stop, audio.size) / SAMPLE_RATE) for sl in slices]
-        )
-        return np.asarray(partials, np.float32), spans
+    def windows(self, regions: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """All windows of all regions go through the network in one batch: per call, the
+        model's own embed_utterance costs ~40 ms of overhead, more than the windows of a
+        short turn (measured: 1.74 s for 151 windows in 33 turns, one call each)."""
+        import torch
+        from resemblyzer.audio import wav_to_mel_spectrogram
+
+        mels, spans, counts = [], [], []
+        for audio in regions:
+            if audio.size < int(0.5 * SAMPLE_RATE):
+                counts.append(0)
+                continue
+            wav_slices, mel_slices = self.model.compute_partial_slices(audio.size, self.RATE, 0.5)
+            padded = np.pad(audio, (0, max(0, wav_slices[-1].stop - audio.size)))
+            mel = wav_to_mel_spectrogram(padded.astype(np.float32))
+            mels += [mel[s] for s in mel_slices]
+            spans += [
+                (w.start / SAMPLE_RATE, min(w.stop, audio.size) / SAMPLE_RATE) for w in wav_slices
+            ]
+            counts.append(len(mel_slices))
+        if not mels:
+            return [(np.zeros((0, 256), np.float32), np.zeros((0, 2))) for _ in regions]
+        with torch.no_grad():
+            batch = torch.from_numpy(np.array(mels)).to(self.model.device)
+            vectors = self.model(batch).cpu().numpy()
+        out, i = [], 0
+        for n in counts:
+            out.append((vectors[i : i + n], np.array(spans[i : i + n]).reshape(-1, 2)))
+            i += n
+        return out
 
 
 _encoders: dict[str, SpeakerEncoder] = {}
