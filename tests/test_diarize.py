@@ -137,3 +137,15 @@ def test_a_spool_job_asks_for_speakers_in_its_sidecar(tmp_path, daemon_factory):
     result = json.loads((daemon.spool / "jobs" / job["job_id"] / "result.json").read_text())
     assert result["speakers"] == ["SPEAKER_00", "SPEAKER_01"]
     assert [s["speaker"] for s in result["segments"]][:2] == ["SPEAKER_00", "SPEAKER_01"]
+
+
+def test_a_cancel_stops_the_diarization_step():
+    from whisper_cli.diarize import SpeakerTrack
+    from whisper_cli.errors import Canceled
+    from whisper_cli.speaker_encoder import load_encoder
+
+    audio = decode(SPEECH / "arctic_aew_a0001.wav")
+    track = SpeakerTrack(load_encoder(), should_stop=lambda: True)
+    with pytest.raises(Canceled):
+        track.add(audio, 0.0)
+    assert track.embeddings == []  # stopped before any window was embedded
