@@ -48,11 +48,6 @@ def main() -> None:
     step = 0.0 if args.no_fallback else 0.2
     t0 = time.perf_counter()
     if engine == "bare-faster":
-        # Same CTranslate2 backend as wt picks (see engines/faster.py), so that only
-        # wt's own overhead is compared.
-        from whisper_cli.engines.faster import prefer_fast_cpu_backend
-
-        prefer_fast_cpu_backend()
         from faster_whisper import WhisperModel
 
         from whisper_cli.models import resolve_ct2

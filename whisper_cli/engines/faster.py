@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 
@@ -13,25 +12,6 @@ from whisper_cli.errors import Canceled, ModelUnavailable
 from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Transcript, Word
 from whisper_cli.vad import speech_clips
-
-
-def prefer_fast_cpu_backend() -> None:
-    """Use oneDNN instead of Intel MKL on non-Intel CPUs, unless the user chose.
-
-    CTranslate2 picks MKL on every x86 CPU; on AMD, MKL runs int8 GEMM on a slow generic
-    path. Measured on an AMD EPYC (Zen 4, 2 cores), tiny.en on 43 s of speech, beam 5:
-    int8 14.8 s with MKL, 2.7 s without; float32 4.9 s with MKL, 2.7 s without. Must be set
-    before ctranslate2 is first imported.
-    """
-    if "CT2_USE_MKL" in os.environ or "ctranslate2" in sys.modules:
-        return
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            vendor = next((line for line in fh if line.startswith("vendor_id")), "")
-    except OSError:
-        return
-    if vendor and "GenuineIntel" not in vendor:
-        os.environ["CT2_USE_MKL"] = "0"
 
 
 def load_pip_cublas() -> None:
@@ -63,7 +43,6 @@ class FasterWhisperEngine:
     name = "faster"
 
     def __init__(self, model: str, device: str, compute_type: str, threads: int) -> None:
-        prefer_fast_cpu_backend()
         from faster_whisper import WhisperModel
 
         self.model_name = model
