@@ -16,6 +16,7 @@ from typing import Any
 
 from spool.claims import Claim, release, try_claim
 from spool.heartbeat import Heartbeat, is_alive, read_heartbeats
+from spool.inbox import inbox_candidates
 from spool.layout import (
     CANCEL,
     PARTIAL,
@@ -27,7 +28,15 @@ from spool.layout import (
     valid_job_id,
 )
 from spool.permissions import adopt
-from spool.status import CANCELED, QUEUED, JobStatus, read_status, write_json_atomic, write_status
+from spool.status import (
+    CANCELED,
+    QUEUED,
+    STATES,
+    JobStatus,
+    read_status,
+    write_json_atomic,
+    write_status,
+)
 from whisper_cli.errors import InputNotFound, WtError
 from whisper_cli.options import TranscribeOptions
 
@@ -59,6 +68,17 @@ def not_permitted(folder: Path, exc: OSError) -> SpoolError:
         "share the spool with a group this user is in: `wt daemon --group GROUP` "
         "(README: spool permissions)",
     )
+
+
+@dataclass(frozen=True)
+class SpoolCounts:
+    states: dict[str, int]  # jobs in jobs/ by state, every state listed
+    waiting: int  # files in the inbox not yet taken by a daemon
+
+    @property
+    def queue_depth(self) -> int:
+        """Jobs waiting for a worker: queued jobs plus files not yet taken."""
+        return self.states[QUEUED] + self.waiting
 
 
 @dataclass(frozen=True)
@@ -217,6 +237,12 @@ class Spool:
             if status is not None:
                 out.append(status)
         return out
+
+    def counts(self) -> SpoolCounts:
+        states = dict.fromkeys(STATES, 0)
+        for status in self.jobs():
+            states[status.state] = states.get(status.state, 0) + 1
+        return SpoolCounts(states, len(inbox_candidates(self.layout)))
 
     def result(self, job_id: str, fmt: str = "txt") -> Path:
         status = self.status(job_id)

@@ -7,9 +7,6 @@ daemon running too: that is what an autoscaler needs to start the first one.
 
 from __future__ import annotations
 
-import json
-import os
-from collections import Counter as Tally
 from collections.abc import Iterator
 
 from prometheus_client import (
@@ -23,31 +20,14 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from spool.layout import STATUS, Layout, is_sidecar_name, is_temp_name
-from spool.status import STATES
+from spool.client import Spool
+from spool.layout import Layout
 from whisper_cli import __version__
+from whisper_cli.errors import WtError
 
 # Real-time factor: processing seconds per second of audio (0.05 = 20x faster than real time).
 RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
 SECONDS_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
-
-
-def spool_counts(layout: Layout) -> tuple[Tally[str], int]:
-    """Jobs in jobs/ by state, and drops in the inbox not yet taken (audio files only)."""
-    states: Tally[str] = Tally({state: 0 for state in STATES})
-    with os.scandir(layout.jobs) as entries:
-        for entry in entries:
-            try:
-                with open(os.path.join(entry.path, STATUS), "rb") as fh:
-                    states[json.load(fh).get("state", "unknown")] += 1
-            except (OSError, ValueError, AttributeError):
-                continue  # a folder still being filled, or not a job
-    waiting = 0
-    with os.scandir(layout.inbox) as entries:
-        for entry in entries:
-            if not is_temp_name(entry.name) and not is_sidecar_name(entry.name):
-                waiting += 1
-    return states, waiting
 
 
 class SpoolCollector(Collector):
@@ -56,20 +36,22 @@ class SpoolCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            states, waiting = spool_counts(self.layout)
-        except OSError:
+            counts = Spool(self.layout.root).counts()
+        except (OSError, WtError):
             return  # a spool that cannot be read: no numbers rather than wrong ones
         jobs = GaugeMetricFamily("wt_spool_jobs", "Jobs in the spool by state.", labels=["state"])
-        for state, count in sorted(states.items()):
+        for state, count in sorted(counts.states.items()):
             jobs.add_metric([state], count)
         yield jobs
         yield GaugeMetricFamily(
-            "wt_spool_inbox_files", "Files in the inbox not yet taken by a daemon.", value=waiting
+            "wt_spool_inbox_files",
+            "Files in the inbox not yet taken by a daemon.",
+            value=counts.waiting,
         )
         yield GaugeMetricFamily(
             "wt_queue_depth",
             "Jobs waiting for a worker: queued jobs plus files in the inbox. Scale daemons on it.",
-            value=states["queued"] + waiting,
+            value=counts.queue_depth,
         )
 
 

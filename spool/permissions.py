@@ -41,10 +41,17 @@ def share_with_group() -> None:
     os.umask(current_umask() & 0o707)
 
 
+_adopted: set[Path] = set()
+
+
 def adopt(root: Path) -> bool:
-    """Follow the spool's sharing rule: on a shared spool, create group-writable files."""
+    """Follow the spool's sharing rule: on a shared spool, create group-writable files.
+    Once per shared spool and process: every Spool.check() asks."""
+    if root in _adopted:
+        return True
     if is_shared(root):
         share_with_group()
+        _adopted.add(root)
         return True
     return False
 

@@ -43,41 +43,37 @@ def render_txt(t: Transcript) -> str:
     return "".join(lines)
 
 
-def _srt_text(s) -> str:
-    text = _cue_text(s.text() if callable(s.text) else s.text)
-    return f"[{s.speaker}] {text}" if s.speaker is not None else text
+def _srt_text(text: str, speaker: str | None) -> str:
+    text = _cue_text(text)
+    return f"[{speaker}] {text}" if speaker is not None else text
 
 
-def _vtt_text(s) -> str:
-    text = _cue_text(s.text() if callable(s.text) else s.text)
-    return f"<v {s.speaker}>{text}" if s.speaker is not None else text  # a WebVTT voice span
+def _vtt_text(text: str, speaker: str | None) -> str:
+    text = _cue_text(text)
+    return f"<v {speaker}>{text}" if speaker is not None else text  # a WebVTT voice span
+
+
+def _cues(
+    t: Transcript, layout: SubtitleLayout | None
+) -> list[tuple[float, float, str, str | None]]:
+    """(start, end, text, speaker) of each cue: one per segment, or as the layout asks."""
+    if layout is not None:
+        return [(c.start, c.end, c.text(), c.speaker) for c in layout_cues(t, layout)]
+    return [(s.start, s.end, s.text, s.speaker) for s in t.segments if s.text.strip()]
 
 
 def render_srt(t: Transcript, layout: SubtitleLayout | None = None) -> str:
-    if layout is not None:
-        return "\n".join(
-            f"{i}\n{timestamp(c.start, ',')} --> {timestamp(c.end, ',')}\n{_srt_text(c)}\n"
-            for i, c in enumerate(layout_cues(t, layout), start=1)
-        )
-    cues = [
-        f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{_srt_text(s)}\n"
-        for i, s in enumerate((s for s in t.segments if s.text.strip()), start=1)
-    ]
-    return "\n".join(cues)
+    return "\n".join(
+        f"{i}\n{timestamp(a, ',')} --> {timestamp(b, ',')}\n{_srt_text(text, who)}\n"
+        for i, (a, b, text, who) in enumerate(_cues(t, layout), start=1)
+    )
 
 
 def render_vtt(t: Transcript, layout: SubtitleLayout | None = None) -> str:
-    if layout is not None:
-        return "WEBVTT\n\n" + "\n".join(
-            f"{timestamp(c.start, '.')} --> {timestamp(c.end, '.')}\n{_vtt_text(c)}\n"
-            for c in layout_cues(t, layout)
-        )
-    cues = [
-        f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{_vtt_text(s)}\n"
-        for s in t.segments
-        if s.text.strip()
-    ]
-    return "WEBVTT\n\n" + "\n".join(cues)
+    return "WEBVTT\n\n" + "\n".join(
+        f"{timestamp(a, '.')} --> {timestamp(b, '.')}\n{_vtt_text(text, who)}\n"
+        for a, b, text, who in _cues(t, layout)
+    )
 
 
 def render_tsv(t: Transcript) -> str:

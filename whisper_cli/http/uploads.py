@@ -12,8 +12,6 @@ from fastapi import HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from spool.client import Spool
-from spool.inbox import inbox_candidates
-from spool.status import QUEUED
 
 BLOCK = 1 << 20
 
@@ -51,7 +49,7 @@ def queued_jobs(spool: Spool) -> int:
     hit = _queued_cache.get(spool.root)
     if hit and now - hit[0] < 1.0:
         return hit[1]
-    count = len(inbox_candidates(spool.layout)) + sum(1 for j in spool.jobs() if j.state == QUEUED)
+    count = spool.counts().queue_depth
     _queued_cache[spool.root] = (now, count)
     return count
 
