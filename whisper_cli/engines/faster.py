@@ -43,7 +43,7 @@ class FasterWhisperEngine:
     name = "faster"
 
     def __init__(self, model: str, device: str, compute_type: str, threads: int) -> None:
-        from faster_whisper import WhisperModel
+        from whisper_cli.engines.one_pass import OnePassWhisperModel
 
         self.model_name = model
         if device != "cpu":
@@ -55,7 +55,7 @@ class FasterWhisperEngine:
         self._pipeline = None
         source = models.resolve_ct2(model)
         try:
-            self.model = WhisperModel(
+            self.model = OnePassWhisperModel(
                 source,
                 device=self.device,
                 compute_type=compute_type,
@@ -131,6 +131,9 @@ class FasterWhisperEngine:
                     duration,
                     options.task,
                 )
+            if common["language"] is None:
+                first = (0.0, None) if clips == "0" else (clips[0], clips[1])
+                self.model.first_window_is(*first)
             segments_iter, info = self.model.transcribe(
                 audio,
                 **common,
