@@ -24,16 +24,24 @@ from common import SR, median, speech, table, write_wav
 from whisper_cli.audio import decode
 
 
-def make_clips(n: int, out: Path) -> list[Path]:
+def make_clips(n: int, out: Path) -> list[tuple[Path, str]]:
+    """n clips of 3-10 s, each made of whole real recordings (so each has its reference
+    text) joined with 0.25 s pauses."""
     rng = random.Random(7)
-    clips = [decode(f) for f, _ in speech("en")]
-    paths = []
+    recordings = [(decode(f), ref) for f, ref in speech("en")]
+    clips = []
     for i in range(n):
-        audio = rng.choice(clips)
-        while len(audio) < rng.uniform(3, 10) * SR:
-            audio = np.concatenate([audio, np.zeros(SR // 4, np.float32), rng.choice(clips)])
-        paths.append(write_wav(audio[: 10 * SR], out / f"clip{i:02d}.wav"))
-    return paths
+        target = rng.uniform(3, 10) * SR
+        parts, refs, total = [], [], 0
+        while total < target:
+            audio, ref = rng.choice(recordings)
+            if parts and total + len(audio) > 10.5 * SR:
+                break
+            parts += [audio, np.zeros(SR // 4, np.float32)]
+            refs.append(ref)
+            total += len(audio) + SR // 4
+        clips.append((write_wav(np.concatenate(parts), out / f"clip{i:02d}.wav"), " ".join(refs)))
+    return clips
 
 
 def start_daemon(spool: Path, *args: str, model: str) -> subprocess.Popen:
@@ -70,80 +78,122 @@ def wait_completed(spool: Path, n: int) -> None:
         time.sleep(0.02)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--clips", type=int, default=50)
-    ap.add_argument("--model", default="tiny.en")
-    ap.add_argument("--workers", type=int, default=1)
-    args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp())
-    (tmp / "clips").mkdir()
-    clips = make_clips(args.clips, tmp / "clips")
-    audio_s = sum(len(decode(c)) for c in clips) / SR
+def corpus_wer(pairs: list[tuple[str, str]]) -> float:
+    from whisper_cli.wer import normalize, word_errors
 
-    # 1. Direct, in process, model loaded once (not counted).
+    return sum(word_errors(r, h) for r, h in pairs) / sum(len(normalize(r)) for r, _ in pairs)
+
+
+def run_direct(clips: list[tuple[Path, str]], model: str) -> tuple[float, list[str]]:
+    """The sum of in-process transcriptions one by one (model loaded once, not counted)."""
     from whisper_cli.engines import load_engine
     from whisper_cli.options import TranscribeOptions
     from whisper_cli.transcribe import transcribe_file
 
-    opts = TranscribeOptions(model=args.model, output_formats=("json",))
+    opts = TranscribeOptions(model=model, output_formats=("json",))
     load_engine(opts)
     t0 = time.perf_counter()
-    for c in clips:
-        transcribe_file(c, opts)
-    direct = time.perf_counter() - t0
+    texts = [transcribe_file(c, opts)[0].text for c, _ in clips]
+    return time.perf_counter() - t0, texts
 
-    # 2. The daemon, warmed up with one job, then all clips dropped at once.
-    spool = tmp / "spool"
-    proc = start_daemon(spool, "--workers", str(args.workers), model=args.model)
+
+def run_daemon(
+    clips: list[tuple[Path, str]], spool: Path, model: str, workers: int, max_batch: int
+) -> tuple[float, list[str]]:
+    """All clips dropped at once into a warm daemon: first drop to last `completed`."""
+    proc = start_daemon(
+        spool, "--workers", str(workers), "--max-batch", str(max_batch), model=model
+    )
     try:
-        drop(clips[0], spool / "inbox", "warmup.wav")
+        drop(clips[0][0], spool / "inbox", "warmup.wav")
         wait_completed(spool, 1)
         t0 = time.perf_counter()
-        for i, c in enumerate(clips):
+        for i, (c, _) in enumerate(clips):
             drop(c, spool / "inbox", f"job{i:02d}.wav")
         wait_completed(spool, len(clips) + 1)
-        daemon = time.perf_counter() - t0
+        wall = time.perf_counter() - t0
     finally:
         proc.terminate()
         proc.wait()
+    by_name = {s["input"]["name"]: s["job_id"] for s in statuses(spool)}
+    texts = [
+        json.loads((spool / "jobs" / by_name[f"job{i:02d}.wav"] / "result.json").read_text())[
+            "text"
+        ]
+        for i in range(len(clips))
+    ]
+    shutil.rmtree(spool)
+    return wall, texts
 
-    # 3. One process per job, loading the model each time.
+
+def run_per_job(clips: list[tuple[Path, str]], model: str, out: Path) -> tuple[float, list[str]]:
+    """One `wt transcribe` process per job, loading the model each time."""
     wt = str(Path(sys.executable).parent / "wt")
     t0 = time.perf_counter()
-    for c in clips:
+    for c, _ in clips:
         subprocess.run(
-            [
-                wt,
-                "transcribe",
-                str(c),
-                "-m",
-                args.model,
-                "-f",
-                "json",
-                "-q",
-                "-o",
-                str(tmp / "per-job"),
-            ],
+            [wt, "transcribe", str(c), "-m", model, "-f", "json", "-q", "-o", str(out)],
             check=True,
         )
-    per_job = time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    return wall, [json.loads((out / f"{c.stem}.json").read_text())["text"] for c, _ in clips]
 
+
+def main() -> None:
+    from whisper_cli.batching import default_max_batch
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clips", type=int, default=50)
+    ap.add_argument("--model", default="tiny.en")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--batch", type=int, nargs="+", default=[default_max_batch("cpu")])
+    ap.add_argument("--runs", type=int, default=3, help="rounds, the ways alternating")
+    ap.add_argument("--per-job", action="store_true", help="add a process-per-job row")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    (tmp / "clips").mkdir()
+    clips = make_clips(args.clips, tmp / "clips")
+    audio_s = sum(len(decode(c)) for c, _ in clips) / SR
+    ways: dict[str, object] = {"direct, in process, one by one (model loaded once)": None}
+    ways[f"wt daemon, {args.workers} worker(s), --max-batch 1"] = 1
+    for b in args.batch:
+        ways[f"wt daemon, {args.workers} worker(s), --max-batch {b}"] = b
+    if args.per_job:
+        ways["a process per job (model load each time)"] = "per-job"
+    walls: dict[str, list[float]] = {w: [] for w in ways}
+    wers: dict[str, list[float]] = {w: [] for w in ways}
+    for r in range(args.runs):
+        for way, how in ways.items():
+            if how is None:
+                wall, texts = run_direct(clips, args.model)
+            elif how == "per-job":
+                wall, texts = run_per_job(clips, args.model, tmp / f"per-job-{r}")
+            else:
+                wall, texts = run_daemon(clips, tmp / "spool", args.model, args.workers, how)
+            walls[way].append(wall)
+            wers[way].append(corpus_wer([(ref, t) for (_, ref), t in zip(clips, texts)]))
+            print(f"round {r + 1}: {way}: {wall:.1f} s, WER {wers[way][-1]:.3f}", flush=True)
+    direct = median(walls[next(iter(ways))])
     rows = [
-        ["direct, in process (model loaded once)", direct, 1.0, audio_s / direct],
-        [f"wt daemon, {args.workers} worker(s)", daemon, daemon / direct, audio_s / daemon],
-        ["a process per job (model load each time)", per_job, per_job / direct, audio_s / per_job],
+        [
+            way,
+            median(walls[way]),
+            median(walls[way]) / direct,
+            audio_s / median(walls[way]),
+            median(wers[way]),
+        ]
+        for way in ways
     ]
     table(
         f"Spool throughput: {args.clips} clips of 3-10 s ({audio_s:.0f} s of audio), "
-        f"model {args.model}",
-        ["how", "wall s", "vs direct", "audio s per wall s"],
+        f"model {args.model}, beam 5, {args.runs} rounds",
+        ["how", "wall s", "vs direct", "audio s per wall s", "WER"],
         rows,
-        "Daemon time runs from the first drop to the last `completed` status, after one "
-        "warm-up job (the model stays loaded, as in production).",
-        name="spool_throughput",
+        "Medians of rounds that alternate the ways. Daemon time runs from the first drop to the "
+        "last `completed` status, after one warm-up job (the model stays loaded, as in "
+        "production).",
+        name=f"spool_throughput-{args.model}",
     )
-    print(f"median clip {median([len(decode(c)) / SR for c in clips]):.1f} s")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """The spool daemon: a supervisor process that takes files from the inbox, claims jobs and
 hands them to worker processes, which keep models loaded between jobs.
 
-A crash or out-of-memory kill of a worker fails that one job; the supervisor starts a new
+A crash or out-of-memory kill of a worker fails the job it ran; a worker running several
+jobs side by side (--max-batch) takes them all down, and each is requeued to run alone, so
+the one that crashed it fails and its batch-mates complete. The supervisor starts a new
 worker and carries on. Workers die with the supervisor (PR_SET_PDEATHSIG), and a restarted
 daemon takes back the claims of a dead one, so every job ends in a final state exactly once.
 """
@@ -16,7 +18,7 @@ import queue
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -44,7 +46,7 @@ from spool.inbox import (
     read_sidecar,
     recover_staging,
 )
-from spool.layout import CANCEL, CLAIM, HOST, Layout, log_safe, utcnow
+from spool.layout import CANCEL, CLAIM, HOST, REQUEST, Layout, log_safe, utcnow
 from spool.metrics import DaemonMetrics
 from spool.permissions import adopt, make_shared
 from spool.status import (
@@ -102,6 +104,7 @@ class DaemonConfig:
     group: str | None = None  # share the spool with this group (setgid, group-writable)
     metrics_port: int | None = None
     metrics_address: str = "0.0.0.0"
+    max_batch: int = 1  # jobs one worker runs side by side, sharing batched decoding
 
 
 @dataclass
@@ -109,9 +112,11 @@ class WorkerSlot:
     process: multiprocessing.process.BaseProcess
     conn: Connection
     ready: bool = False
-    job: str | None = None
-    cancel_seen: float | None = None
+    jobs: list[str] = field(default_factory=list)
+    alone: bool = False  # its job must have no batch-mates
+    cancel_seen: dict[str, float] = field(default_factory=dict)
     served: bool = False  # it said ready once: a later death is not a failure to start
+    retired: bool = False  # it takes no more jobs and exits when its jobs are done
 
 
 class Log:
@@ -180,6 +185,10 @@ class Daemon:
         self.recheck: dict[str, float] = {}
         self.pending: set[str] = set()
         self.finished: set[str] = set()
+        # Jobs whose worker died while it ran them with batch-mates: the next attempt runs
+        # alone, so only the job that crashed the worker fails.
+        self.solo: set[str] = set()
+        self.runs_alone: dict[str, bool] = {}
         self.slots: list[WorkerSlot] = []
         self.stopping = False
         self.stop_deadline = 0.0
@@ -195,7 +204,7 @@ class Daemon:
         self.spawn_failures = 0
         self.next_spawn = 0.0
         self.metrics = DaemonMetrics(self.layout)
-        self.metrics.running.set_function(lambda: sum(1 for s in list(self.slots) if s.job))
+        self.metrics.running.set_function(lambda: len(self._running()))
         self.metrics.workers.set_function(
             lambda: sum(1 for s in list(self.slots) if s.process.is_alive())
         )
@@ -291,7 +300,7 @@ class Daemon:
             "stopping",
             None,
             signal=signal.Signals(signum).name,
-            running=len([s for s in self.slots if s.job]),
+            running=len(self._running()),
         )
 
     def _start_observer(self) -> None:
@@ -339,8 +348,8 @@ class Daemon:
 
     def _shutdown(self) -> None:
         for slot in self.slots:
-            if slot.job:
-                self._guarded("requeue", self._requeue, slot.job, "daemon stopped")
+            for job_id in slot.jobs:
+                self._guarded("requeue", self._requeue, job_id, "daemon stopped")
             self._stop_worker(slot)
         if self.observer is not None:
             self.observer.stop()
@@ -370,7 +379,7 @@ class Daemon:
     def _loop(self, polling: bool) -> None:
         while True:
             if self.stopping:
-                running = [s for s in self.slots if s.job]
+                running = [s for s in self.slots if s.jobs]
                 if not running:
                     return
                 if time.monotonic() >= self.stop_deadline:
@@ -541,7 +550,7 @@ class Daemon:
             entries = os.listdir(self.layout.jobs)
         except FileNotFoundError:
             return
-        running = {s.job for s in self.slots if s.job}
+        running = self._running()
         for job_id in entries:
             if job_id in self.finished or job_id in running:
                 continue
@@ -571,19 +580,46 @@ class Daemon:
         self.pending.discard(job_id)
         self.finished.add(job_id)
 
-    def _dispatch(self) -> None:
-        for slot in self.slots:
-            if not self.pending:
-                return
-            if not slot.ready or slot.job is not None:
-                continue
-            while self.pending:
-                job_id = min(self.pending)  # ids sort by submission time
-                self.pending.discard(job_id)
-                if self._start(slot, job_id):
-                    break
+    def _running(self) -> set[str]:
+        return {job_id for slot in list(self.slots) for job_id in slot.jobs}
 
-    def _start(self, slot: WorkerSlot, job_id: str) -> bool:
+    def _dispatch(self) -> None:
+        """Oldest job first, to the least busy worker that can take it: an idle one, or one
+        running fewer than --max-batch jobs that may share batches. A job never waits for
+        a batch to fill; it takes the room there is now."""
+        while self.pending:
+            job_id = min(self.pending)  # ids sort by submission time
+            alone = self._must_run_alone(job_id)
+            room = [
+                s
+                for s in self.slots
+                if s.ready
+                and not s.retired
+                and (not s.jobs or (not alone and not s.alone and len(s.jobs) < self.cfg.max_batch))
+            ]
+            if not room:
+                return  # the oldest waits for room, and the others wait behind it
+            slot = min(room, key=lambda s: len(s.jobs))
+            self.pending.discard(job_id)
+            self._start(slot, job_id, alone)
+
+    def _must_run_alone(self, job_id: str) -> bool:
+        """Only faster-whisper jobs decoding one window at a time share batches (the
+        openai engine has no batched decoding; --batch-size jobs batch within the file)."""
+        if self.cfg.max_batch <= 1 or job_id in self.solo:
+            return True
+        known = self.runs_alone.get(job_id)
+        if known is None:
+            try:
+                request = json.loads((self.layout.jobs / job_id / REQUEST).read_text())
+                options = TranscribeOptions.from_mapping(request["options"])
+                known = options.engine != "faster" or options.batch_size > 1
+            except (OSError, ValueError, KeyError, TypeError, WtError):
+                known = True  # its worker will fail it with the reason; alone
+            self.runs_alone[job_id] = known
+        return known
+
+    def _start(self, slot: WorkerSlot, job_id: str, alone: bool = True) -> bool:
         job_dir = self.layout.jobs / job_id
         if not try_claim(job_dir, Claim.mine(self.id)):
             return False  # another daemon has it
@@ -612,7 +648,8 @@ class Daemon:
             release(job_dir)  # still queued on disk: anyone may take it once writes work
             self.pending.add(job_id)
             raise
-        slot.job, slot.cancel_seen = job_id, None
+        slot.jobs.append(job_id)
+        slot.alone = alone
         slot.conn.send(str(job_dir))
         self.log(
             PROCESSING,
@@ -633,7 +670,7 @@ class Daemon:
                 pass
             if not slot.process.is_alive():
                 code = slot.process.exitcode
-                if slot.job:
+                if slot.jobs:
                     self._fail_running(slot, code)
                 if not slot.served and code != 0:
                     self._worker_start_failed(code)
@@ -651,7 +688,7 @@ class Daemon:
             self._cleared("workers")
         elif kind == "done":
             _, job_id, state = message
-            slot.job = None
+            self._leave(slot, job_id)
             if state == PROCESSING:
                 # The worker could not write the job's final status (a full disk): run it
                 # again once the spool takes writes.
@@ -677,7 +714,7 @@ class Daemon:
         elif kind == "unloaded":
             self.log("unloaded", None, model=message[1])
         elif kind == "retire":
-            slot.ready = False  # the process exits; _poll_workers starts a fresh one
+            slot.retired = True  # it exits after its jobs; _poll_workers starts a fresh one
 
     def _worker_start_failed(self, exitcode: int | None) -> None:
         """A worker that dies before it is ready (an interpreter other users cannot run, a
@@ -690,15 +727,38 @@ class Daemon:
             self.log("worker-failed", None, error=problem, fix="run wt transcribe as this user")
             self._publish_troubles()
 
+    def _leave(self, slot: WorkerSlot, job_id: str) -> None:
+        with contextlib.suppress(ValueError):
+            slot.jobs.remove(job_id)
+        slot.cancel_seen.pop(job_id, None)
+        self.solo.discard(job_id)
+        self.runs_alone.pop(job_id, None)
+        if not slot.jobs:
+            slot.alone = False
+
     def _fail_running(self, slot: WorkerSlot, exitcode: int | None) -> None:
-        job_id = slot.job
-        assert job_id is not None
-        slot.job = None
+        jobs = list(slot.jobs)
+        for job_id in jobs:
+            self._leave(slot, job_id)
         how = (
             f"killed by signal {-exitcode}"
             if exitcode is not None and exitcode < 0
             else f"exit status {exitcode}"
         )
+        if slot.retired and exitcode == 0:
+            # Sent to a retiring worker just before it said so: never started.
+            for job_id in jobs:
+                self._settle(job_id, lambda j=job_id: self._requeue(j, "its worker retired"))
+            return
+        if len(jobs) > 1:
+            # Which of them crashed the worker is unknown: each runs again alone, and only
+            # the culprit fails then.
+            for job_id in jobs:
+                self.solo.add(job_id)
+                why = f"its worker died ({how}) running {len(jobs)} jobs; it runs alone next"
+                self._settle(job_id, lambda j=job_id, w=why: self._requeue(j, w))
+            return
+        job_id = jobs[0]
         hint = (
             " (signal 9 is usually the out-of-memory killer: use a smaller model or fewer workers)"
             if exitcode == -signal.SIGKILL
@@ -722,26 +782,30 @@ class Daemon:
 
     def _check_cancels(self) -> None:
         now = time.monotonic()
-        for slot in self.slots:
-            if not slot.job or not os.path.lexists(self.layout.jobs / slot.job / CANCEL):
-                continue
-            if slot.cancel_seen is None:
-                slot.cancel_seen = now  # the worker checks the marker between segments
-            elif now - slot.cancel_seen > self.cfg.cancel_grace:
-                self._kill_and_replace(slot, cancel=True)
+        for slot in list(self.slots):
+            for job_id in list(slot.jobs):
+                if not os.path.lexists(self.layout.jobs / job_id / CANCEL):
+                    continue
+                seen = slot.cancel_seen.setdefault(job_id, now)  # checked between segments
+                if now - seen > self.cfg.cancel_grace:
+                    self._kill_and_replace(slot, canceled=job_id)
+                    break
 
     def _kill_and_replace(
-        self, slot: WorkerSlot, cancel: bool = False, requeue: str | None = None
+        self, slot: WorkerSlot, canceled: str | None = None, requeue: str | None = None
     ) -> None:
-        job_id = slot.job
+        jobs = list(slot.jobs)
         slot.process.kill()
         slot.process.join(10)
-        slot.job = None
-        if job_id and cancel:
-            self._settle(job_id, lambda: self._finish(job_id, CANCELED, "worker stopped"))
-        elif job_id:
-            why = requeue or "requeued"
-            self._settle(job_id, lambda: self._requeue(job_id, why))
+        for job_id in jobs:
+            self._leave(slot, job_id)
+            if job_id == canceled:
+                self._settle(job_id, lambda j=job_id: self._finish(j, CANCELED, "worker stopped"))
+                continue
+            why = requeue or (
+                f"its worker was stopped to cancel {canceled}" if canceled else "requeued"
+            )
+            self._settle(job_id, lambda j=job_id, w=why: self._requeue(j, w))
         index = self.slots.index(slot)
         self.slots[index] = self._spawn()
 
@@ -758,7 +822,7 @@ class Daemon:
     # ---- liveness --------------------------------------------------------------------
     def _heartbeat(self) -> None:
         assert self.beat is not None
-        self.beat.jobs_running = [s.job for s in self.slots if s.job]
+        self.beat.jobs_running = sorted(self._running())
         self.beat.jobs_done = self.jobs_done
         self.beat.accepting = not self.stopping
         write_heartbeat(self.layout, self.beat)
@@ -767,7 +831,7 @@ class Daemon:
         """Take back jobs claimed by daemons that died, and finish their half-done intakes."""
         recover_staging(self.layout, self.cfg.max_input_bytes)
         cleanup_dead_beats(self.layout)
-        mine = {s.job for s in self.slots if s.job}
+        mine = self._running()
         for job_id in os.listdir(self.layout.jobs):
             if job_id in self.finished or job_id in mine:
                 continue

@@ -1,5 +1,6 @@
-"""A worker process: keeps models loaded and runs one job at a time through the same path
-as `wt transcribe` (whisper_cli.transcribe.transcribe_to_files)."""
+"""A worker process: keeps models loaded and runs its jobs through the same path as `wt
+transcribe` (whisper_cli.transcribe.transcribe_to_files), one at a time or, with
+--max-batch, several side by side sharing batched decoding (whisper_cli.batching)."""
 
 from __future__ import annotations
 
@@ -191,21 +192,59 @@ def open_partial(job_dir: Path):
 
 
 def worker_main(conn: Connection, parent_pid: int, model_ttl: float, max_jobs: int) -> None:
-    """Receive job folders on conn, answer ("done", job_id, state) for each."""
+    """Receive job folders on conn and run each on a thread of its own (the daemon sends at
+    most --max-batch at once), all members of one Gatherer so that their windows decode in
+    shared batches; answer
+    ("done", job_id, state) for each. After max_jobs jobs received, say ("retire", n), finish
+    what runs and exit."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides about shutdowns
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from whisper_cli.batching import Gatherer
     from whisper_cli.engines import loaded, unload_idle
 
-    done = 0
-    conn.send(("ready", os.getpid()))
-    while max_jobs <= 0 or done < max_jobs:
-        if not conn.poll(min(model_ttl, 5.0) if model_ttl > 0 else 5.0):
+    gatherer = Gatherer()
+    lock = threading.Lock()  # one sender at a time on conn; guards `running` and `known`
+    running: dict[str, threading.Thread] = {}
+    known: set[str] = set()
+
+    def send(message: tuple) -> None:
+        with lock, contextlib.suppress(OSError):
+            conn.send(message)
+
+    def run(job_dir: Path) -> None:
+        with gatherer.member():
+            state = run_job(job_dir, parent_pid)
+        with lock:
+            now = set(loaded())
+            new = sorted(now - known)
+            known.clear()
+            known.update(now)
+            del running[job_dir.name]
+        for name in new:
+            send(("loaded", name))
+        send(("done", job_dir.name, state))
+
+    send(("ready", os.getpid()))
+    received = 0
+    retired = False
+    idle_since = time.monotonic()
+    while True:
+        with lock:
+            busy = bool(running)
+        if busy:
+            idle_since = time.monotonic()
+        if retired and not busy and not conn.poll(0):
+            return
+        if not conn.poll(0.1 if busy else 1.0):
             if os.getppid() != parent_pid:
                 return
-            if model_ttl > 0:
+            if model_ttl > 0 and not busy and time.monotonic() - idle_since >= 5.0:
+                idle_since = time.monotonic()
                 for name in unload_idle(model_ttl):
-                    conn.send(("unloaded", name))
+                    with lock:
+                        known.discard(name)
+                    send(("unloaded", name))
             continue
         try:
             message = conn.recv()
@@ -214,10 +253,12 @@ def worker_main(conn: Connection, parent_pid: int, model_ttl: float, max_jobs: i
         if message is None:
             return
         job_dir = Path(message)
-        before = set(loaded())
-        state = run_job(job_dir, parent_pid)
-        for name in sorted(set(loaded()) - before):
-            conn.send(("loaded", name))
-        done += 1
-        conn.send(("done", job_dir.name, state))
-    conn.send(("retire", done))
+        thread = threading.Thread(target=run, args=(job_dir,), name=f"wt-job-{job_dir.name}")
+        thread.daemon = True  # a stopping worker does not wait for jobs the daemon requeued
+        with lock:
+            running[job_dir.name] = thread
+        thread.start()
+        received += 1
+        if max_jobs > 0 and received >= max_jobs and not retired:
+            retired = True
+            send(("retire", received))

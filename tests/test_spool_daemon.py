@@ -74,7 +74,9 @@ def test_dropped_file_goes_queued_processing_completed_with_rising_progress(
 
 
 def test_cancel_processing_queued_and_finished_jobs(daemon_factory, long_wav):
-    d = daemon_factory()
+    # One job at a time, so the second waits queued behind the long one (with batching it
+    # would join it at once: tests/test_batching.py cancels inside a batch).
+    d = daemon_factory("--max-batch", "1")
     short, _ = speech_files("en")[0]
     done_id = run_wt("submit", short, "--spool", d.spool, "--wait").stdout.strip()
     assert d.job_by_input(short.name)["state"] == "completed"

@@ -560,6 +560,16 @@ def daemon(
             "--max-jobs-per-worker", min=0, help="Recycle a worker after N jobs (0 = never)."
         ),
     ] = 0,
+    max_batch: Annotated[
+        int,
+        typer.Option(
+            "--max-batch",
+            min=0,
+            max=256,
+            help="Jobs one worker runs side by side, their windows decoded in shared batches "
+            "(faster engine); 1 = one at a time, 0 = auto (by device).",
+        ),
+    ] = 0,
     model_ttl: Annotated[
         float,
         typer.Option(
@@ -644,6 +654,7 @@ def daemon(
 ) -> None:
     """Serve a job spool: transcribe files dropped into SPOOL/inbox (options: job defaults)."""
     from spool.daemon import DaemonConfig, serve
+    from whisper_cli.batching import default_max_batch
 
     if spool is None:
         raise fail("no spool given (--spool DIR or $WT_SPOOL)")
@@ -663,6 +674,7 @@ def daemon(
         settle=settle,
         max_input_bytes=max_bytes,
         max_jobs_per_worker=max_jobs_per_worker,
+        max_batch=max_batch or default_max_batch(defaults.device),
         model_ttl=model_ttl,
         cancel_grace=cancel_grace,
         shutdown_timeout=shutdown_timeout,

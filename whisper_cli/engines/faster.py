@@ -76,6 +76,12 @@ class FasterWhisperEngine:
                 raise models.offline_error(model, self.name, exc) from None
             raise
 
+        from whisper_cli.batching import BatchingWhisper
+
+        # Jobs run side by side in a worker share their decoding calls (whisper_cli.batching).
+        sot = self.model.hf_tokenizer.token_to_id("<|startoftranscript|>")
+        self.model.model = BatchingWhisper(self.model.model, sot)
+
     def _batched(self):
         if self._pipeline is None:
             from faster_whisper import BatchedInferencePipeline
