@@ -34,10 +34,17 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=75)
     ap.add_argument("--modes", nargs="+", choices=["on", "off"], default=["on", "off"])
     ap.add_argument("--condition", action="store_true", help="condition on previous text")
+    ap.add_argument("--whisper-cpp", type=Path, help="a whisper.cpp checkout, built: adds its row")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     wav, ref = long_recording(args.seconds, tmp / "long.wav")
-    keys = [(mode, *config) for mode in args.modes for config in CONFIGS]
+    configs = CONFIGS + ([("whisper-cpp", "f16", 1)] if args.whisper_cpp else [])
+    env = {"WT_WHISPER_CPP": str(args.whisper_cpp.resolve())} if args.whisper_cpp else None
+    if args.whisper_cpp:
+        from whisper_cpp import ggml_model
+
+        ggml_model(args.model, args.whisper_cpp.resolve())  # converted before any timing
+    keys = [(mode, *config) for mode in args.modes for config in configs]
     if "off" in args.modes:
         keys.append(("off", *BATCHED))
     results: dict[tuple[str, str, str, int], list[dict]] = {k: [] for k in keys}
@@ -55,7 +62,8 @@ def main() -> None:
                         *(["--no-fallback"] if mode == "off" else []),
                         *([] if args.condition else ["--no-condition"]),
                         f"--batch={batch}",
-                    ]
+                    ],
+                    env=env,
                 )
             )
     rows = []

@@ -85,13 +85,15 @@ def corpus_wer(pairs: list[tuple[str, str]]) -> float:
 
 
 def run_direct(clips: list[tuple[Path, str]], model: str) -> tuple[float, list[str]]:
-    """The sum of in-process transcriptions one by one (model loaded once, not counted)."""
+    """The sum of in-process transcriptions one by one (model loaded and warmed up once,
+    not counted)."""
     from whisper_cli.engines import load_engine
     from whisper_cli.options import TranscribeOptions
     from whisper_cli.transcribe import transcribe_file
 
     opts = TranscribeOptions(model=model, output_formats=("json",))
     load_engine(opts)
+    transcribe_file(clips[0][0], opts)  # warm-up, as the daemon gets one
     t0 = time.perf_counter()
     texts = [transcribe_file(c, opts)[0].text for c, _ in clips]
     return time.perf_counter() - t0, texts

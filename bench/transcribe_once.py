@@ -2,7 +2,8 @@
 
 python bench/transcribe_once.py ENGINE MODEL COMPUTE_TYPE FILE [--beam N] [--no-fallback]
   [--no-condition] [--batch N]
-ENGINE: wt-faster | wt-openai | bare-faster (faster-whisper called directly)
+ENGINE: wt-faster | wt-openai | bare-faster (faster-whisper called directly) | whisper-cpp
+(a build named by $WT_WHISPER_CPP, see bench/whisper_cpp.py)
 --no-fallback decodes every window once at temperature 0: no random sampling, so runs are
 comparable (with fallback, a failed window is re-decoded by sampling, a different amount each run).
 """
@@ -29,7 +30,7 @@ def peak_rss_mb() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("engine", choices=["wt-faster", "wt-openai", "bare-faster"])
+    ap.add_argument("engine", choices=["wt-faster", "wt-openai", "bare-faster", "whisper-cpp"])
     ap.add_argument("model")
     ap.add_argument("compute")
     ap.add_argument("path")
@@ -46,6 +47,15 @@ def main() -> None:
         args.beam,
     )
     step = 0.0 if args.no_fallback else 0.2
+    if engine == "whisper-cpp":
+        import os
+
+        from whisper_cpp import transcribe
+
+        src = Path(os.environ["WT_WHISPER_CPP"])
+        result = transcribe(src, model, path, beam, 2, not args.no_fallback, not args.no_condition)
+        print(json.dumps(result))
+        return
     t0 = time.perf_counter()
     if engine == "bare-faster":
         from faster_whisper import WhisperModel

@@ -63,6 +63,7 @@ from spool.status import (
 )
 from spool.worker import worker_main
 from whisper_cli import __version__
+from whisper_cli.batching import CPU_REPLICAS
 from whisper_cli.errors import WtError
 from whisper_cli.options import TranscribeOptions
 
@@ -340,7 +341,13 @@ class Daemon:
             target=worker_main,
             name="wt-worker",
             daemon=True,
-            args=(child, os.getpid(), self.cfg.model_ttl, self.cfg.max_jobs_per_worker),
+            args=(
+                child,
+                os.getpid(),
+                self.cfg.model_ttl,
+                self.cfg.max_jobs_per_worker,
+                CPU_REPLICAS if self.cfg.max_batch > 1 else 1,
+            ),
         )
         proc.start()
         child.close()

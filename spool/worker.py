@@ -191,17 +191,21 @@ def open_partial(job_dir: Path):
         return None
 
 
-def worker_main(conn: Connection, parent_pid: int, model_ttl: float, max_jobs: int) -> None:
+def worker_main(
+    conn: Connection, parent_pid: int, model_ttl: float, max_jobs: int, replicas: int = 1
+) -> None:
     """Receive job folders on conn and run each on a thread of its own (the daemon sends at
     most --max-batch at once), all members of one Gatherer so that their windows decode in
     shared batches; answer
     ("done", job_id, state) for each. After max_jobs jobs received, say ("retire", n), finish
-    what runs and exit."""
+    what runs and exit. replicas: CPU model replicas for jobs side by side (split_cpu)."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides about shutdowns
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from whisper_cli.batching import Gatherer
-    from whisper_cli.engines import loaded, unload_idle
+    from whisper_cli.engines import loaded, split_cpu, unload_idle
+
+    split_cpu(replicas)
 
     gatherer = Gatherer()
     lock = threading.Lock()  # one sender at a time on conn; guards `running` and `known`

@@ -64,10 +64,20 @@ def engine_transcript(
 
 _cache: dict[tuple, tuple[Engine, float]] = {}
 _lock = threading.Lock()
+_replicas = 1
+
+
+def split_cpu(replicas: int) -> None:
+    """Models loaded from now on in this process run as this many CPU replicas, the cores
+    shared out between them (faster engine): for a worker whose jobs run side by side, two
+    one-thread replicas encode two windows at once in less time than one two-thread model
+    encodes them one after the other (0.32 s vs 0.38 s a window, base int8, 2 cores)."""
+    global _replicas
+    _replicas = max(1, replicas)
 
 
 def _key(o: TranscribeOptions) -> tuple:
-    return (o.engine, o.model, o.device, o.compute_type, o.threads)
+    return (o.engine, o.model, o.device, o.compute_type, o.threads, _replicas)
 
 
 def load_engine(options: TranscribeOptions) -> Engine:
@@ -78,10 +88,17 @@ def load_engine(options: TranscribeOptions) -> Engine:
             _cache[key] = (hit[0], time.monotonic())
             return hit[0]
         if options.engine == "openai":
-            from whisper_cli.engines.openai import OpenAIWhisperEngine as cls
+            from whisper_cli.engines.openai import OpenAIWhisperEngine
+
+            engine: Engine = OpenAIWhisperEngine(
+                options.model, options.device, options.compute_type, options.threads
+            )
         else:
-            from whisper_cli.engines.faster import FasterWhisperEngine as cls
-        engine = cls(options.model, options.device, options.compute_type, options.threads)
+            from whisper_cli.engines.faster import FasterWhisperEngine
+
+            engine = FasterWhisperEngine(
+                options.model, options.device, options.compute_type, options.threads, _replicas
+            )
         _cache[key] = (engine, time.monotonic())
         return engine
 
