@@ -99,8 +99,9 @@ class FasterWhisperEngine:
         if self.device != "cpu":
             replicas = 1  # a GPU batches within one replica
         else:
-            # CTranslate2's own default is 4 threads whatever the machine: on 2 cores that
-            # oversubscribes them (tiny.en encoder 0.18 s a window vs 0.15 s with 2).
+            # As many threads as usable cores, said explicitly: CTranslate2's "0" means 4
+            # unless it caps them, and 4 on 2 cores is 3.5x slower to decode (beam 5:
+            # 0.13 s a window with 2, 0.38-0.44 s with 4); replicas share the cores out.
             threads = max(1, (threads or usable_cores()) // replicas)
         self.replicas = replicas
         try:
