@@ -1,7 +1,9 @@
-"""Run every benchmark in turn; each prints its table and writes bench/results/NAME.md."""
+"""Run every benchmark in turn; each prints its table and writes bench/results/NAME.md.
+With $WT_WHISPER_CPP naming a built whisper.cpp checkout, the engine tables get its row."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +16,14 @@ RUNS = [
     ("overhead", []),
     ("pickup_latency", []),
     ("spool_throughput", []),
+    ("spool_throughput", ["--model", "base"]),
+    ("short_files", []),
     ("scale", []),
     ("diarize", []),
 ]
+CPP = os.environ.get("WT_WHISPER_CPP")
 for name, args in RUNS:
+    if CPP and name in ("engines", "short_files"):
+        args = [*args, "--whisper-cpp", CPP]
     print(f"== {name} {' '.join(args)}", flush=True)
     subprocess.run([sys.executable, str(HERE / f"{name}.py"), *args], check=True)

@@ -608,7 +608,8 @@ class Daemon:
                 return  # the oldest waits for room, and the others wait behind it
             slot = min(room, key=lambda s: len(s.jobs))
             self.pending.discard(job_id)
-            self._start(slot, job_id, alone)
+            if not self._start(slot, job_id, alone):
+                self.runs_alone.pop(job_id, None)
 
     def _must_run_alone(self, job_id: str) -> bool:
         """Only faster-whisper jobs decoding one window at a time share batches (the
