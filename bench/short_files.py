@@ -5,8 +5,8 @@ whisper.cpp (a checkout built by bench/build_whisper_cpp.sh), file by file.
   python bench/short_files.py [--model base] [--runs 3] [--whisper-cpp SRC]
 
 Every recording of tests/data/speech (8 English, 1 Russian) is one job. Two measures:
-- in process: models loaded once (not counted), seconds per file summed (what a daemon
-  worker spends);
+- in process: one fresh process per way and round, the model loaded and warmed up first
+  (not counted), then every file one by one (what a daemon worker spends);
 - end to end: one process per file, start and model load included (what a user who runs
   `wt transcribe a.wav` waits for).
 Ways alternate within each round; medians over rounds. WER is over the English files.
@@ -31,7 +31,26 @@ def corpus_wer(pairs: list[tuple[str, str]]) -> float:
 
 
 def in_process(engine: str, model: str, files: list[Path], told: bool) -> tuple:
-    """Seconds for all files one by one; told: each file's language given (-l)."""
+    """Seconds for all files one by one in one fresh process (told: each file's language
+    given, -l); the model is loaded and warmed up on the first file before the clock runs.
+    A fresh process each time: two engines in one process run both OpenMP runtimes, and
+    openai-whisper then decodes several times slower."""
+    import json
+
+    out = subprocess.run(
+        [sys.executable, __file__, "--inner", engine, model, str(told), *map(str, files)],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result["wall"], result["texts"]
+
+
+def inner(engine: str, model: str, told: bool, files: list[Path]) -> None:
+    import json
+
     from whisper_cli.engines import load_engine
     from whisper_cli.options import TranscribeOptions
     from whisper_cli.transcribe import transcribe_file
@@ -41,9 +60,10 @@ def in_process(engine: str, model: str, files: list[Path], told: bool) -> tuple:
         return TranscribeOptions(model=model, engine=engine, language=language)
 
     load_engine(opts(files[0]))
+    transcribe_file(files[0], opts(files[0]))
     t0 = time.perf_counter()
     texts = [transcribe_file(f, opts(f))[0].text for f in files]
-    return time.perf_counter() - t0, texts
+    print(json.dumps({"wall": time.perf_counter() - t0, "texts": texts}))
 
 
 def end_to_end(cmd: list[str], files: list[Path], out: Path) -> tuple[float, list[str]]:
@@ -58,6 +78,10 @@ def end_to_end(cmd: list[str], files: list[Path], out: Path) -> tuple[float, lis
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--inner"]:
+        engine, model, told, *files = sys.argv[2:]
+        inner(engine, model, told == "True", [Path(f) for f in files])
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="base")
     ap.add_argument("--runs", type=int, default=3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -229,6 +230,8 @@ class FasterWhisperEngine:
                     else None,
                 )
             )
+            if options.batch_size > 1 and len(segments) > 1:
+                segments[-1] = _after(segments[-2].end, segments[-1])
             if on_segment:
                 on_segment(segments[-1])
             if on_progress:
@@ -240,3 +243,19 @@ class FasterWhisperEngine:
         return engine_transcript(
             self, segments, info.language, info.language_probability, duration, options.task
         )
+
+
+def _after(previous_end: float, segment: Segment) -> Segment:
+    """Batched decoding cuts the audio at VAD chunk joins, and the last timestamp of one
+    chunk can run past the first of the next (seen: 29.86 s vs 29.65 s): the later
+    segment then starts where the earlier one ends, so subtitles never overlap. The
+    earlier one has already gone out as live text, so it is the one kept as is."""
+    if segment.start >= previous_end or segment.end <= previous_end:
+        return segment
+    words = segment.words
+    if words is not None:
+        words = tuple(
+            replace(w, start=max(w.start, previous_end), end=max(w.end, previous_end))
+            for w in words
+        )
+    return replace(segment, start=previous_end, words=words)
