@@ -170,9 +170,9 @@ def main() -> None:
         f"{args.runs} rounds",
         ["how", "wall s (all files)", "s per file", "speed-up vs openai", "WER (English)"],
         rows,
-        "Medians of rounds that alternate the ways. In process: models loaded once, not "
-        "counted. Process per file: start, model load and writing included. Speed-up: "
-        "against `--engine openai` measured the same way.",
+        "Medians of rounds that alternate the ways. In process: a fresh process, the model "
+        "loaded and warmed up first, not counted. Process per file: start, model load and "
+        "writing included. Speed-up: against `--engine openai` measured the same way.",
         name=f"short_files-{args.model}",
     )
 
