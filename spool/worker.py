@@ -196,9 +196,9 @@ def worker_main(
 ) -> None:
     """Receive job folders on conn and run each on a thread of its own (the daemon sends at
     most --max-batch at once), all members of one Gatherer so that their windows decode in
-    shared batches; answer
-    ("done", job_id, state) for each. After max_jobs jobs received, say ("retire", n), finish
-    what runs and exit. replicas: CPU model replicas for jobs side by side (split_cpu)."""
+    shared batches; answer ("done", job_id, state) for each. After max_jobs jobs received,
+    say ("retire", n), finish what runs and exit. replicas: CPU model replicas for jobs side
+    by side (split_cpu)."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides about shutdowns
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -209,7 +209,7 @@ def worker_main(
 
     gatherer = Gatherer()
     lock = threading.Lock()  # one sender at a time on conn; guards `running` and `known`
-    running: dict[str, threading.Thread] = {}
+    running: set[str] = set()
     known: set[str] = set()
 
     def send(message: tuple) -> None:
@@ -224,7 +224,7 @@ def worker_main(
             new = sorted(now - known)
             known.clear()
             known.update(now)
-            del running[job_dir.name]
+            running.discard(job_dir.name)
         for name in new:
             send(("loaded", name))
         send(("done", job_dir.name, state))
@@ -260,7 +260,7 @@ def worker_main(
         thread = threading.Thread(target=run, args=(job_dir,), name=f"wt-job-{job_dir.name}")
         thread.daemon = True  # a stopping worker does not wait for jobs the daemon requeued
         with lock:
-            running[job_dir.name] = thread
+            running.add(job_dir.name)
         thread.start()
         received += 1
         if max_jobs > 0 and received >= max_jobs and not retired:

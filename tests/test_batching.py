@@ -10,7 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from conftest import run_wt, speech_files
 
 from whisper_cli.batching import BatchingWhisper, Gatherer
@@ -33,6 +32,15 @@ class CountingModel:
         return [("row", p[-1]) for p in prompts]
 
 
+def _on_threads(target, args: list) -> None:
+    """target(arg) for every arg, each on its own thread, all started before any is joined."""
+    threads = [threading.Thread(target=target, args=(a,)) for a in args]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+
+
 def _features():
     import numpy as np
 
@@ -51,11 +59,7 @@ def test_members_share_one_call_and_each_gets_its_own_rows():
             ready.wait()
             answers[i] = proxy.generate(_features(), [[1, 2, 100 + i]], beam_size=5)
 
-    threads = [threading.Thread(target=job, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    _on_threads(job, list(range(4)))
     assert model.calls == [4]
     assert answers == {i: [("row", 100 + i)] for i in range(4)}
 
@@ -73,11 +77,7 @@ def test_calls_that_cannot_share_a_batch_run_apart_and_outsiders_go_straight_thr
             ready.wait()
             proxy.generate(_features(), [prompt], beam_size=beam)
 
-    threads = [threading.Thread(target=job, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    _on_threads(job, list(range(3)))
     assert sorted(model.calls) == [1, 1, 1]
     t0 = time.monotonic()
     assert proxy.generate(_features(), [[1, 2, 3]]) == [("row", 3)]  # no member: no waiting
@@ -135,11 +135,7 @@ def test_jobs_decoded_together_say_the_same_words_as_alone():
         with gatherer.member():
             together[f] = transcribe_file(f, options)[0]
 
-    threads = [threading.Thread(target=job, args=(f,)) for f in files]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    _on_threads(job, files)
     assert gatherer.merged_calls >= 1 and gatherer.largest >= 4, gatherer.largest
     for f in files:
         a, b = alone[f], together[f]
@@ -253,10 +249,9 @@ def test_a_lone_job_does_not_wait_for_a_batch(daemon_factory):
     assert t(job["started_at"]) - t(job["created_at"]) < 1.5
 
 
-@pytest.mark.parametrize("engine", ["openai"])
-def test_jobs_the_batch_cannot_take_run_alone(daemon_factory, engine):
+def test_jobs_the_batch_cannot_take_run_alone(daemon_factory):
     """openai-engine jobs (no batched decoding) run one at a time even with --max-batch."""
-    d = daemon_factory("--max-batch", "4", "--engine", engine)
+    d = daemon_factory("--max-batch", "4", "--engine", "openai")
     short, _ = speech_files("en")[0]
     for i in range(3):
         d.drop(short, f"o{i}.wav")

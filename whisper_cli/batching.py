@@ -60,7 +60,7 @@ class Gatherer:
         self._members = 0
         self._pending: list[_Call] = []
         self._running = False
-        self.merged_calls = 0  # batched calls of more than one member (tests, logs)
+        self.merged_calls = 0  # batched calls of more than one member (for tests)
         self.largest = 0
 
     @contextmanager

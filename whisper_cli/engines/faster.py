@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -45,22 +46,10 @@ def off_the_main_thread(build: Callable[[], T]) -> T:
     same; OMP_NUM_THREADS and OMP_WAIT_POLICY change nothing). Why is not known here; the
     short-file benchmark and bench/spool_throughput.py show the difference end to end.
     """
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = build()
-        except BaseException as exc:  # handed to the caller's thread below
-            box["error"] = exc
-
     if threading.current_thread() is not threading.main_thread():
         return build()
-    thread = threading.Thread(target=run, name="wt-model-load")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    with ThreadPoolExecutor(1, thread_name_prefix="wt-model-load") as pool:
+        return pool.submit(build).result()  # its error, if any, is raised here
 
 
 def usable_cores() -> int:
@@ -104,7 +93,6 @@ class FasterWhisperEngine:
             # unless it caps them, and 4 on 2 cores is 3.5x slower to decode (beam 5:
             # 0.13 s a window with 2, 0.38-0.44 s with 4); replicas share the cores out.
             threads = max(1, (threads or usable_cores()) // replicas)
-        self.replicas = replicas
         try:
             self.model = off_the_main_thread(
                 lambda: OnePassWhisperModel(
