@@ -2,7 +2,8 @@
 
 python bench/transcribe_once.py ENGINE MODEL COMPUTE_TYPE FILE [--beam N] [--no-fallback]
   [--no-condition] [--batch N]
-ENGINE: wt-faster | wt-openai | bare-faster (faster-whisper called directly) | whisper-cpp
+ENGINE: wt-faster | wt-openai | bare-faster (faster-whisper called directly) | bare-batched
+(faster-whisper's BatchedInferencePipeline with its defaults, --batch N) | whisper-cpp
 (a build named by $WT_WHISPER_CPP, see bench/whisper_cpp.py)
 --no-fallback decodes every window once at temperature 0: no random sampling, so runs are
 comparable (with fallback, a failed window is re-decoded by sampling, a different amount each run).
@@ -30,14 +31,16 @@ def peak_rss_mb() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("engine", choices=["wt-faster", "wt-openai", "bare-faster", "whisper-cpp"])
+    ap.add_argument(
+        "engine", choices=["wt-faster", "wt-openai", "bare-faster", "bare-batched", "whisper-cpp"]
+    )
     ap.add_argument("model")
     ap.add_argument("compute")
     ap.add_argument("path")
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--no-fallback", action="store_true")
     ap.add_argument("--no-condition", action="store_true", help="no previous-text prompt")
-    ap.add_argument("--batch", type=int, default=1, help="wt --batch-size")
+    ap.add_argument("--batch", type=int, default=1, help="wt --batch-size (0: automatic)")
     args = ap.parse_args()
     engine, model, compute, path, beam = (
         args.engine,
@@ -57,20 +60,25 @@ def main() -> None:
         print(json.dumps(result))
         return
     t0 = time.perf_counter()
-    if engine == "bare-faster":
-        from faster_whisper import WhisperModel
+    if engine.startswith("bare-"):
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         from whisper_cli.models import resolve_ct2
 
         m = WhisperModel(resolve_ct2(model), device="cpu", compute_type=compute)
         t1 = time.perf_counter()
-        temps = [0.0] if args.no_fallback else [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-        segments, info = m.transcribe(
-            path,
-            beam_size=beam,
-            temperature=temps,
-            condition_on_previous_text=not args.no_condition,
-        )
+        if engine == "bare-batched":
+            segments, info = BatchedInferencePipeline(m).transcribe(
+                path, beam_size=beam, batch_size=args.batch
+            )
+        else:
+            temps = [0.0] if args.no_fallback else [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+            segments, info = m.transcribe(
+                path,
+                beam_size=beam,
+                temperature=temps,
+                condition_on_previous_text=not args.no_condition,
+            )
         text = "".join(s.text for s in segments)
         duration = info.duration
     else:

@@ -63,6 +63,7 @@ from spool.status import (
 )
 from spool.worker import worker_main
 from whisper_cli import __version__
+from whisper_cli.audio import probe_duration
 from whisper_cli.batching import CPU_REPLICAS
 from whisper_cli.errors import WtError
 from whisper_cli.options import TranscribeOptions
@@ -613,7 +614,8 @@ class Daemon:
 
     def _must_run_alone(self, job_id: str) -> bool:
         """Only faster-whisper jobs decoding one window at a time share batches (the
-        openai engine has no batched decoding; --batch-size jobs batch within the file)."""
+        openai engine has no batched decoding; --batch-size jobs, and with the automatic
+        batch size files longer than one window, batch within the file)."""
         if self.cfg.max_batch <= 1 or job_id in self.solo:
             return True
         known = self.runs_alone.get(job_id)
@@ -621,8 +623,10 @@ class Daemon:
             try:
                 request = json.loads((self.layout.jobs / job_id / REQUEST).read_text())
                 options = TranscribeOptions.from_mapping(request["options"])
-                known = options.engine != "faster" or options.batch_size > 1
-            except (OSError, ValueError, KeyError, TypeError, WtError):
+                status = read_status(self.layout.jobs / job_id)
+                duration = probe_duration(self.layout.jobs / job_id / status.input.file)
+                known = options.engine != "faster" or options.decoding_batch(duration) > 1
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, WtError):
                 known = True  # its worker will fail it with the reason; alone
             self.runs_alone[job_id] = known
         return known

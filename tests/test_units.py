@@ -97,7 +97,7 @@ def test_options_from_sidecar_mapping_rejects_bad_types_and_keys():
         ({"rm": "-rf"}, "unknown option(s): rm"),
         ({"engine": "magic"}, "unknown engine"),
         ({"temperature": 3}, "temperature"),
-        ({"batch_size": 0}, "batch size must be between 1 and 64"),
+        ({"batch_size": -1}, "batch size must be between 1 and 64"),
         ({"batch_size": 4, "engine": "openai"}, "needs the faster engine"),
     ]:
         with pytest.raises(InvalidOptions, match=None) as info:

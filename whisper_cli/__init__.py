@@ -1,3 +1,3 @@
 """wt: Whisper transcription from the terminal and from a file spool."""
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

@@ -144,6 +144,13 @@ class AudioReader:
         self.close()
 
 
+def probe_duration(path: str | os.PathLike[str]) -> float | None:
+    """The length of a recording from its header, in seconds (None: the header does not say).
+    Raises the errors AudioReader raises for a file that is not audio."""
+    with AudioReader(path) as reader:
+        return reader.duration_estimate
+
+
 def decode(path: str | os.PathLike[str], label: str | None = None) -> np.ndarray:
     """The whole first audio track of `path` as mono float32 samples at 16 kHz.
 

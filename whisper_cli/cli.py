@@ -180,7 +180,8 @@ BatchOpt = Annotated[
     typer.Option(
         "--batch-size",
         help="Decode N VAD-cut windows at once (faster engine): quicker, but no temperature "
-        "fallback or previous-text prompt. 1 = Whisper's sequential algorithm.",
+        "fallback or previous-text prompt. 1 = Whisper's sequential algorithm; 0 = automatic: "
+        "batches of 4 for files longer than 30 s, sequential otherwise.",
     ),
 ]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="CPU threads (0 = automatic).")]
@@ -280,7 +281,7 @@ def transcribe(
     hallucination_silence_threshold: HallucinationOpt = None,
     silence_guard: GuardOpt = True,
     vad: VadOpt = False,
-    batch_size: BatchOpt = 1,
+    batch_size: BatchOpt = 0,
     threads: ThreadsOpt = 0,
     diarize: DiarizeOpt = False,
     num_speakers: NumSpeakersOpt = None,
@@ -641,7 +642,7 @@ def daemon(
     hallucination_silence_threshold: HallucinationOpt = None,
     silence_guard: GuardOpt = True,
     vad: VadOpt = False,
-    batch_size: BatchOpt = 1,
+    batch_size: BatchOpt = 0,
     threads: ThreadsOpt = 0,
     diarize: DiarizeOpt = False,
     num_speakers: NumSpeakersOpt = None,

@@ -174,10 +174,12 @@ class TranscribeOptions:
     # hears no speech is invented text, and is dropped.
     silence_guard: bool = True
     vad: bool = False
-    # >1: faster-whisper's batched pipeline (VAD cuts the audio into <= 30 s chunks that are
-    # decoded N at a time): 1.5x faster on 2 CPU cores, more on a GPU, but no fallback and no
-    # conditioning on previous text. 1 keeps Whisper's sequential long-form algorithm.
-    batch_size: int = 1
+    # >1: batched decoding (VAD cuts the audio into <= 30 s windows decoded N at a time, each
+    # to its end: whisper_cli/engines/batched.py); no fallback, no previous-text prompt.
+    # 1 keeps Whisper's sequential long-form algorithm. 0 (automatic): batched with
+    # AUTO_BATCH_SIZE where that was measured faster at equal or lower WER (files longer than
+    # one window, faster engine), sequential elsewhere (bench/longform.py).
+    batch_size: int = 0
     threads: int = 0
     # Who spoke when (whisper_cli/diarize.py): a speaker on every word and segment. The
     # number of speakers is estimated between min and max unless num_speakers fixes it.
@@ -238,6 +240,17 @@ class TranscribeOptions:
             self.max_line_width, self.max_line_count, self.max_words_per_line, self.highlight_words
         )
 
+    def decoding_batch(self, duration: float | None) -> int:
+        """The batch size a file of `duration` seconds (None: not known) decodes with."""
+        if self.batch_size:
+            return self.batch_size
+        sequential_only = (
+            self.engine != "faster" or self.hallucination_silence_threshold is not None
+        )
+        if sequential_only or (duration is not None and duration <= WINDOW_SECONDS):
+            return 1
+        return AUTO_BATCH_SIZE
+
     def temperatures(self) -> tuple[float, ...]:
         """Fallback schedule as in openai-whisper's CLI: t, t+step, ... up to 1.0."""
         step = self.temperature_increment_on_fallback
@@ -248,6 +261,8 @@ class TranscribeOptions:
 
 
 MAX_SPEAKERS = 32
+WINDOW_SECONDS = 30.0  # Whisper's window: a file this short is one window, decoded as one
+AUTO_BATCH_SIZE = 4  # bench/longform.py: as fast as 8 on 2 CPU cores, 480 MB less peak memory
 
 
 def parse_output_formats(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -348,8 +363,10 @@ def _validate(o: TranscribeOptions) -> None:
             "temperature increment on fallback must be between 0 (no fallback) and 1, "
             f"got {o.temperature_increment_on_fallback}"
         )
-    if not 1 <= o.batch_size <= 64:
-        raise InvalidOptions(f"batch size must be between 1 and 64, got {o.batch_size}")
+    if not 0 <= o.batch_size <= 64:
+        raise InvalidOptions(
+            f"batch size must be between 1 and 64, or 0 (automatic), got {o.batch_size}"
+        )
     if o.batch_size > 1 and o.engine != "faster":
         raise InvalidOptions(
             f"batched decoding (batch size {o.batch_size}) needs the faster engine",

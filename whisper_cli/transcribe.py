@@ -73,8 +73,10 @@ def transcribe_file(
             on_progress(0.0, total)
         blocks = _timed(reader.blocks())
         carry = np.zeros(0, np.float32)
+        batch = options.decoding_batch(reader.duration_estimate)
+        options_for_engine = replace(options_for_engine, batch_size=batch)
         # A batch of N windows needs at least N * 30 s of audio in one piece to fill it.
-        piece_seconds = max(CHUNK_SECONDS, 30.0 * options.batch_size)
+        piece_seconds = max(CHUNK_SECONDS, 30.0 * batch)
         pieces = chunks(blocks, piece_seconds, CHUNK_SEARCH_SECONDS)
         for offset, piece in pieces:
             if track is not None:

@@ -124,3 +124,31 @@ def error_counts(reference: str, hypothesis: str) -> ErrorCounts:
         prev = cur
     _, ins, sub, dele = prev[-1]
     return ErrorCounts(sub, dele, ins)
+
+
+def longest_insertion_run(reference: str, hypothesis: str) -> int:
+    """The most hypothesis words in a row that a minimal alignment marks as inserted: a
+    repetition loop or invented passage shows as a long run, scattered slips as short ones."""
+    ref, hyp = normalize(reference), normalize(hypothesis)
+    n, m = len(ref), len(hyp)
+    # cost[i][j]: edits to turn ref[:i] into hyp[:j]; walked back from the end.
+    cost = [list(range(m + 1))]
+    for i in range(1, n + 1):
+        row = [i] + [0] * m
+        for j in range(1, m + 1):
+            row[j] = min(
+                cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]),
+                cost[i - 1][j] + 1,
+                row[j - 1] + 1,
+            )
+        cost.append(row)
+    i, j, run, longest = n, m, 0, 0
+    while i or j:
+        if i and j and cost[i][j] == cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            i, j, run = i - 1, j - 1, 0
+        elif i and cost[i][j] == cost[i - 1][j] + 1:
+            i, run = i - 1, 0
+        else:
+            j, run = j - 1, run + 1
+            longest = max(longest, run)
+    return longest

@@ -126,9 +126,9 @@ class FasterWhisperEngine:
 
     def _batched(self):
         if self._pipeline is None:
-            from faster_whisper import BatchedInferencePipeline
+            from whisper_cli.engines.batched import WholeWindowPipeline
 
-            self._pipeline = BatchedInferencePipeline(self.model)
+            self._pipeline = WholeWindowPipeline(self.model)
         return self._pipeline
 
     def transcribe(
@@ -158,14 +158,14 @@ class FasterWhisperEngine:
         )
         if options.batch_size > 1:
             # The batched pipeline needs VAD to cut the audio into windows it can decode side
-            # by side; it decodes each once (first temperature only) with timestamps kept, so
-            # segments are as fine as in sequential mode.
+            # by side; it decodes each once (first temperature only), to its end, and cuts
+            # segments from word timings (whisper_cli/engines/batched.py).
             segments_iter, info = self._batched().transcribe(
                 audio,
-                **common,
+                **{**common, "word_timestamps": True},
                 temperature=options.temperature,
                 vad_filter=True,
-                without_timestamps=False,
+                without_timestamps=True,
                 batch_size=options.batch_size,
             )
         else:
