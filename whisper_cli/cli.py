@@ -104,7 +104,13 @@ LanguageOpt = Annotated[
 ]
 TaskOpt = Annotated[str, typer.Option("--task", help=f"{' | '.join(TASKS)} (to English).")]
 FormatOpt = Annotated[
-    str, typer.Option("--output-format", "-f", help="Comma-separated txt,json,srt,vtt,tsv or all.")
+    str,
+    typer.Option(
+        "--output-format",
+        "-f",
+        help="Comma-separated txt,json,srt,vtt,tsv,rttm or all (rttm: with --diarize; all "
+        "includes it then).",
+    ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help=f"{' | '.join(DEVICES)}.")]
 ComputeOpt = Annotated[
@@ -337,7 +343,7 @@ def transcribe(
     todo = []
     for job in jobs:
         if skip_existing and all(
-            p.exists() for p in output_paths(output_dir, job.stem, options.output_formats)
+            p.exists() for p in output_paths(output_dir, job.stem, options.formats())
         ):
             results.append({"input": str(job.path), "status": "skipped"})
             if not quiet:
@@ -971,7 +977,9 @@ def wait(
 def result(
     job_id: str,
     spool: SpoolOpt = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="txt, json, srt, vtt or tsv.")] = "txt",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="txt, json, srt, vtt, tsv or rttm.")
+    ] = "txt",
     path_only: Annotated[
         bool, typer.Option("--path", help="Print the file's path instead.")
     ] = False,

@@ -1,10 +1,22 @@
-"""Who spoke when: speaker turns from voice embeddings, and a speaker on every word.
+"""Who spoke when: speaker turns (overlap included) and a speaker on every word.
 
-Embeddings are taken piece by piece as the recording is transcribed (memory stays flat), over
-the speech Silero VAD finds; they are clustered once at the end (scikit-learn's agglomerative
-clustering on cosine distance; the number of speakers from a distance threshold when not
-given). Words take the speaker whose turns they overlap most; a segment spanning a change of
-speaker is split at the change.
+Built the way pyannote's 3.x pipelines are, from models that install from PyPI and run
+offline:
+1. Local segmentation (whisper_cli/segmentation.py): 10 s windows every STEP seconds; in each
+   ~17 ms frame the network says which of up to three local speakers talk, two at once
+   included.
+2. One embedding per local speaker and window (whisper_cli/speaker_encoder.py, CAM++), from
+   the frames where that speaker talks alone (overlap would mix two voices).
+3. Clustering across the whole recording: agglomerative, average linkage on unit vectors,
+   cut at SAME_SPEAKER_DISTANCE unless the number of speakers is given; local speakers of
+   one window go to different speakers (Hungarian assignment to the centroids).
+4. Reconstruction: each frame gets as many speakers as the windows covering it count, the
+   ones their windows' activity most supports; runs of frames become turns, two speakers at
+   once where they overlap.
+Windows and embeddings are taken piece by piece as the recording is transcribed (a few KB per
+window); clustering works on at most MAX_CLUSTERED embeddings (an even sample of a longer
+recording, every embedding then assigned to the nearest centroid), so memory is bounded
+whatever the length. Words take the speaker whose turns they overlap most.
 """
 
 from __future__ import annotations
@@ -15,19 +27,30 @@ import numpy as np
 
 from whisper_cli.engines import StopFn
 from whisper_cli.errors import Canceled
-from whisper_cli.result import Segment, Transcript, Word, join_text
-from whisper_cli.speaker_encoder import SAMPLE_RATE, SpeakerEncoder
+from whisper_cli.result import Segment, SpeakerTurn, Transcript, Word, join_text
+from whisper_cli.segmentation import (
+    FRAME_SPAN,
+    FRAME_STEP,
+    SAMPLE_RATE,
+    Segmenter,
+    load_segmenter,
+)
+from whisper_cli.speaker_encoder import SpeakerEncoder
 
-FRAME = 0.05  # seconds: the resolution of speaker turns
+STEP = 5 * SAMPLE_RATE  # windows overlap by half: each frame is seen twice
 DEFAULT_MAX_SPEAKERS = 8
-# Groups of windows further apart than this (average cosine distance) are different voices.
-# Measured with resemblyzer on the repo's recordings: the last merge within one speaker's
-# windows is at 0.27-0.31 (three speakers alone); between two voices 0.45-0.57 (two men of one
-# accent, a man and a woman). A silhouette score cannot say "one speaker" and, on a few dozen
-# windows, split one voice into 3-7.
-SAME_SPEAKER_DISTANCE = 0.4
-MIN_TURN = 0.3  # seconds: shorter runs are absorbed by their neighbours
-BATCH_REGIONS = 32  # speech regions embedded in one network pass
+# Average distance (Euclidean between unit vectors) above which two groups of embeddings are
+# different voices. Measured on six real conversations (bench/diarize.py): 0.9 gives DER 0.20
+# and finds the telephone call's two women; 0.8 gives 0.24, 1.0 gives 0.23 but hears the call
+# as one voice; centroid linkage was worse at every threshold (0.23-0.27).
+SAME_SPEAKER_DISTANCE = 0.9
+MIN_EMBED_SECONDS = 0.5  # less speech than this in a window: no embedding for that speaker
+MAX_EMBED_SECONDS = 6.0  # the middle of a longer stretch is enough, at a fraction of the cost
+EMBED_QUANTUM = SAMPLE_RATE // 2  # clip lengths are cut to whole half seconds
+EMBED_BATCH = 64  # clips per encoder call
+MAX_CLUSTERED = 2000  # embeddings clustered at once: 16 MB of distances at most
+MIN_TURN = 0.1  # seconds: shorter runs of a speaker are dropped, shorter gaps bridged
+FRAME_SECONDS = FRAME_STEP / SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -37,132 +60,154 @@ class Turn:
     speaker: int
 
 
-class SpeakerTrack:
-    """The voice embeddings of a recording, gathered piece by piece."""
+@dataclass
+class _Window:
+    frame: int  # first frame on the recording's frame grid
+    active: np.ndarray  # (F, 3) uint8
+    embedded: list[int]  # local speakers with an embedding, in order of the rows taken
 
-    def __init__(self, encoder: SpeakerEncoder, should_stop: StopFn | None = None) -> None:
+
+class SpeakerTrack:
+    """The local segmentation and speaker embeddings of a recording, gathered piece by piece."""
+
+    def __init__(
+        self,
+        encoder: SpeakerEncoder,
+        should_stop: StopFn | None = None,
+        segmenter: Segmenter | None = None,
+    ) -> None:
         self.encoder, self.should_stop = encoder, should_stop
+        self.segmenter = segmenter or load_segmenter()
+        self.windows: list[_Window] = []
         self.embeddings: list[np.ndarray] = []
-        self.spans: list[np.ndarray] = []
-        self.speech: list[tuple[float, float]] = []
 
     def add(self, piece: np.ndarray, start: float) -> None:
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-        regions = get_speech_timestamps(
-            piece, VadOptions(min_silence_duration_ms=300, speech_pad_ms=100)
-        )
-        # In batches of turns: one network pass each, and a cancel is seen between them.
-        for first in range(0, len(regions), BATCH_REGIONS):
+        found = self.segmenter(piece, STEP)
+        clips: list[np.ndarray] = []
+        windows: list[_Window] = []
+        for w_start, active in zip(found.starts, found.active, strict=True):
+            alone = active.sum(axis=1) == 1
+            embedded = []
+            for k in range(active.shape[1]):
+                frames = np.flatnonzero(active[:, k] & alone)
+                if frames.size * FRAME_SECONDS < MIN_EMBED_SECONDS:
+                    frames = np.flatnonzero(active[:, k])
+                if frames.size * FRAME_SECONDS < MIN_EMBED_SECONDS:
+                    continue
+                keep = int(MAX_EMBED_SECONDS / FRAME_SECONDS)
+                if frames.size > keep:
+                    frames = frames[(frames.size - keep) // 2 :][:keep]
+                audio = _frames_audio(piece, int(w_start), frames)
+                # Clips of a few fixed lengths go through the encoder in batches.
+                size = audio.size - audio.size % EMBED_QUANTUM
+                clips.append(audio[(audio.size - size) // 2 :][:size])
+                embedded.append(k)
+            frame = round((start * SAMPLE_RATE + int(w_start)) / FRAME_STEP)
+            windows.append(_Window(frame, active, embedded))
+        # The piece's clips in batches: a cancel is seen between them.
+        vectors = []
+        for first in range(0, len(clips), EMBED_BATCH):
             if self.should_stop and self.should_stop():
                 raise Canceled("canceled")
-            batch = regions[first : first + BATCH_REGIONS]
-            found = self.encoder.windows([piece[r["start"] : r["end"]] for r in batch])
-            for region, (vectors, spans) in zip(batch, found):
-                begin = start + region["start"] / SAMPLE_RATE
-                self.speech.append((begin, start + region["end"] / SAMPLE_RATE))
-                if len(vectors):
-                    self.embeddings.append(vectors)
-                    self.spans.append(spans + begin)
+            vectors.append(self.encoder.embed(clips[first : first + EMBED_BATCH]))
+        self.windows += windows
+        if vectors:
+            self.embeddings.append(np.concatenate(vectors))
 
     def turns(
         self, num: int | None = None, low: int | None = None, high: int | None = None
     ) -> list[Turn]:
         if not self.embeddings:
-            return [Turn(s, e, 0) for s, e in self.speech]
+            return []
         vectors = np.concatenate(self.embeddings)
-        spans = np.concatenate(self.spans)
-        labels = cluster(vectors, num, low, high)
-        return _smooth(_frame_turns(self.speech, spans, labels))
+        centroids = cluster_centroids(vectors, num, low, high)
+        return _reconstruct(self.windows, vectors, centroids)
 
 
-def cluster(vectors: np.ndarray, num: int | None, low: int | None, high: int | None) -> np.ndarray:
-    """A speaker label for each embedding: agglomerative clustering on cosine distance
-    (average linkage), cut at SAME_SPEAKER_DISTANCE unless the number is given, then held
-    within [low, high]."""
-    from sklearn.cluster import AgglomerativeClustering
+def _frames_audio(piece: np.ndarray, start: int, frames: np.ndarray) -> np.ndarray:
+    """The samples of the given frames of a window, joined: each frame stands for the
+    FRAME_STEP samples around its centre."""
+    first = start + FRAME_SPAN // 2 - FRAME_STEP // 2
+    index = (first + frames[:, None] * FRAME_STEP + np.arange(FRAME_STEP)[None, :]).ravel()
+    return piece[index[(index >= 0) & (index < piece.size)]]
 
-    n = len(vectors)
 
-    def split(k: int) -> np.ndarray:
-        if k <= 1 or n < 2:
-            return np.zeros(n, int)
-        model = AgglomerativeClustering(n_clusters=min(k, n), metric="cosine", linkage="average")
-        return model.fit_predict(vectors)
+def cluster_centroids(
+    vectors: np.ndarray, num: int | None, low: int | None, high: int | None
+) -> np.ndarray:
+    """(speakers, dim) unit centroids: agglomerative clustering with average linkage, cut at
+    SAME_SPEAKER_DISTANCE (or into `num` groups), the count then held within [low, high]."""
+    from scipy.cluster.hierarchy import fcluster, linkage
 
+    if len(vectors) > MAX_CLUSTERED:
+        vectors = vectors[np.linspace(0, len(vectors) - 1, MAX_CLUSTERED).astype(int)]
+    if len(vectors) < 2:
+        return _unit(vectors[:1])
+    tree = linkage(vectors, method="average", metric="euclidean")
     if num is not None:
-        return split(num)
-    if n < 2:
-        return np.zeros(n, int)
-    model = AgglomerativeClustering(
-        n_clusters=None,
-        distance_threshold=SAME_SPEAKER_DISTANCE,
-        metric="cosine",
-        linkage="average",
-    ).fit(vectors)
-    found = int(model.n_clusters_)
-    wanted = min(max(found, low or 1), high or DEFAULT_MAX_SPEAKERS)
-    return model.labels_ if wanted == found else split(wanted)
+        labels = fcluster(tree, t=num, criterion="maxclust")
+    else:
+        labels = fcluster(tree, t=SAME_SPEAKER_DISTANCE, criterion="distance")
+        found = len(set(labels))
+        wanted = min(max(found, low or 1), high or DEFAULT_MAX_SPEAKERS)
+        if wanted != found:
+            labels = fcluster(tree, t=wanted, criterion="maxclust")
+    return _unit(np.stack([vectors[labels == c].mean(axis=0) for c in np.unique(labels)]))
 
 
-def _frame_turns(
-    speech: list[tuple[float, float]], spans: np.ndarray, labels: np.ndarray
-) -> list[Turn]:
-    """Each FRAME of speech goes to the speaker most windows covering it belong to; a frame
-    no window covers goes to the window nearest to it."""
-    centres = spans.mean(axis=1)
-    count = int(labels.max()) + 1
-    turns: list[Turn] = []
-    for start, end in speech:
-        times = np.arange(start, end, FRAME) + FRAME / 2
-        if times.size == 0:
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-8)
+
+
+def _reconstruct(windows: list[_Window], vectors: np.ndarray, centroids: np.ndarray) -> list[Turn]:
+    """Frame-level speakers from the windows' local activity and their speakers' clusters."""
+    from scipy.optimize import linear_sum_assignment
+
+    speakers = len(centroids)
+    frames = max(w.frame + len(w.active) for w in windows)
+    score = np.zeros((frames, speakers), np.float32)
+    count = np.zeros(frames, np.float32)
+    covered = np.zeros(frames, np.float32)
+    row = 0
+    for w in windows:
+        span = slice(w.frame, w.frame + len(w.active))
+        covered[span] += 1
+        count[span] += w.active.sum(axis=1)
+        if not w.embedded:
             continue
-        covers = (spans[:, 0][None, :] <= times[:, None]) & (times[:, None] < spans[:, 1][None, :])
-        votes = np.zeros((times.size, count))
-        for label in range(count):
-            votes[:, label] = covers[:, labels == label].sum(axis=1)
-        chosen = votes.argmax(axis=1)
-        nearest = labels[np.abs(centres[None, :] - times[:, None]).argmin(axis=1)]
-        chosen = np.where(votes.sum(axis=1) > 0, chosen, nearest)
-        run_start = 0
-        for i in range(1, times.size + 1):
-            if i == times.size or chosen[i] != chosen[run_start]:
-                a = start + run_start * FRAME
-                b = min(end, start + i * FRAME)
-                turns.append(Turn(round(a, 3), round(b, 3), int(chosen[run_start])))
-                run_start = i
-    return turns
+        similarity = vectors[row : row + len(w.embedded)] @ centroids.T
+        row += len(w.embedded)
+        for i, c in zip(*linear_sum_assignment(-similarity), strict=True):
+            score[span, c] += w.active[:, w.embedded[i]]
+    covered = np.maximum(covered, 1)
+    score /= covered[:, None]
+    talking = np.minimum(np.rint(count / covered), speakers).astype(int)
+    ranked = np.argsort(-score, axis=1)
+    on = np.zeros_like(score, dtype=bool)
+    for k in range(1, int(talking.max(initial=0)) + 1):
+        rows = np.flatnonzero(talking >= k)
+        on[rows, ranked[rows, k - 1]] = True
+    on &= score > 0
+    turns = [t for s in range(speakers) for t in _runs(on[:, s], s)]
+    return sorted(turns, key=lambda t: (t.start, t.speaker))
 
 
-def _smooth(turns: list[Turn]) -> list[Turn]:
-    """Absorb runs shorter than MIN_TURN into a neighbour, then join touching turns of one
-    speaker (a window straddling a change of voice leaves short slivers)."""
-    turns = list(turns)
-    changed = True
-    while changed and len(turns) > 1:
-        changed = False
-        for i, t in enumerate(turns):
-            if t.end - t.start >= MIN_TURN:
-                continue
-            prev = turns[i - 1] if i else None
-            nxt = turns[i + 1] if i + 1 < len(turns) else None
-            near = [
-                n
-                for n in (prev, nxt)
-                if n is not None and min(abs(n.end - t.start), abs(t.end - n.start)) < 0.01
-            ]
-            if not near:
-                continue
-            donor = max(near, key=lambda n: n.end - n.start)
-            turns[i] = replace(t, speaker=donor.speaker)
-            changed = changed or donor.speaker != t.speaker
-    joined: list[Turn] = []
-    for t in turns:
-        if joined and joined[-1].speaker == t.speaker and t.start - joined[-1].end < 0.01:
-            joined[-1] = replace(joined[-1], end=t.end)
+def _runs(on: np.ndarray, speaker: int) -> list[Turn]:
+    """Turns of one speaker from frame flags: gaps under MIN_TURN bridged, runs under MIN_TURN
+    dropped."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(np.int8), [0]])))
+    spans = [
+        [start * FRAME_SECONDS + FRAME_SPAN / 2 / SAMPLE_RATE - FRAME_SECONDS / 2,
+         end * FRAME_SECONDS + FRAME_SPAN / 2 / SAMPLE_RATE - FRAME_SECONDS / 2]
+        for start, end in zip(edges[::2], edges[1::2], strict=True)
+    ]  # fmt: skip
+    joined: list[list[float]] = []
+    for span in spans:
+        if joined and span[0] - joined[-1][1] < MIN_TURN:
+            joined[-1][1] = span[1]
         else:
-            joined.append(t)
-    return joined
+            joined.append(span)
+    return [Turn(round(a, 3), round(b, 3), speaker) for a, b in joined if b - a >= MIN_TURN]
 
 
 def speaker_at(start: float, end: float, turns: list[Turn]) -> tuple[int | None, float]:
@@ -239,4 +284,11 @@ def assign_speakers(t: Transcript, turns: list[Turn], keep_words: bool) -> Trans
     segments = tuple(
         replace(s, id=i, words=s.words if keep_words else None) for i, s in enumerate(out)
     )
-    return replace(t, segments=segments, text=join_text(segments), speakers=tuple(names.values()))
+    timeline = tuple(SpeakerTurn(x.start, x.end, name(x.speaker) or "") for x in turns)
+    return replace(
+        t,
+        segments=segments,
+        text=join_text(segments),
+        speakers=tuple(names.values()),
+        speaker_turns=timeline,
+    )

@@ -17,6 +17,8 @@ ENGINES = ("faster", "openai")
 TASKS = ("transcribe", "translate")
 DEVICES = ("auto", "cpu", "cuda")
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
+SPEAKER_FORMATS = ("rttm",)  # written only with diarization; "all" then includes them
+KNOWN_FORMATS = OUTPUT_FORMATS + SPEAKER_FORMATS
 COMPUTE_TYPES = (
     "default",
     "auto",
@@ -240,6 +242,13 @@ class TranscribeOptions:
             self.max_line_width, self.max_line_count, self.max_words_per_line, self.highlight_words
         )
 
+    def formats(self) -> tuple[str, ...]:
+        """The formats to write: those asked for, and with diarization and every format
+        asked for ("all", the default), the speaker timeline too."""
+        if self.diarize and set(OUTPUT_FORMATS) <= set(self.output_formats):
+            return tuple(dict.fromkeys((*self.output_formats, *SPEAKER_FORMATS)))
+        return self.output_formats
+
     def decoding_batch(self, duration: float | None) -> int:
         """The batch size a file of `duration` seconds (None: not known) decodes with."""
         if self.batch_size:
@@ -270,11 +279,11 @@ def parse_output_formats(spec: str | list[str] | tuple[str, ...]) -> tuple[str, 
     items = [str(i).strip().lower() for i in items if str(i).strip()]
     if "all" in items:
         return OUTPUT_FORMATS
-    bad = [i for i in items if i not in OUTPUT_FORMATS]
+    bad = [i for i in items if i not in KNOWN_FORMATS]
     if bad or not items:
         raise InvalidOptions(
             f"unknown output format {', '.join(bad) or '(none)'}",
-            f"use a comma-separated list of {', '.join(OUTPUT_FORMATS)}, or all",
+            f"use a comma-separated list of {', '.join(KNOWN_FORMATS)}, or all",
         )
     return tuple(dict.fromkeys(items))
 
@@ -415,8 +424,13 @@ def _validate(o: TranscribeOptions) -> None:
         raise InvalidOptions("initial prompt is longer than 2000 characters")
     if o.hotwords is not None and len(o.hotwords) > 1000:
         raise InvalidOptions("hotwords are longer than 1000 characters")
-    if not o.output_formats or any(f not in OUTPUT_FORMATS for f in o.output_formats):
+    if not o.output_formats or any(f not in KNOWN_FORMATS for f in o.output_formats):
         raise InvalidOptions(
             f"unknown output format in {o.output_formats!r}",
-            f"use {', '.join(OUTPUT_FORMATS)} or all",
+            f"use {', '.join(KNOWN_FORMATS)} or all",
+        )
+    if not o.diarize and any(f in SPEAKER_FORMATS for f in o.output_formats):
+        raise InvalidOptions(
+            "the rttm format is a speaker timeline: it needs diarization",
+            'add --diarize (sidecar: "diarize": true), or leave rttm out',
         )

@@ -37,6 +37,15 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class SpeakerTurn:
+    """A stretch of time one speaker talks; turns of two speakers overlap where both do."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass(frozen=True)
 class Transcript:
     text: str
     language: str
@@ -50,6 +59,8 @@ class Transcript:
     task: str = "transcribe"
     extra: dict[str, Any] = field(default_factory=dict)
     speakers: tuple[str, ...] = ()  # with diarization: every speaker, in order of appearance
+    # With diarization: who spoke when, overlap included, independent of the words.
+    speaker_turns: tuple[SpeakerTurn, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Without diarization, exactly the fields wt always wrote (the spool's result.json
@@ -57,6 +68,8 @@ class Transcript:
         data = asdict(self)
         if not self.speakers:
             del data["speakers"]
+        if not self.speaker_turns:
+            del data["speaker_turns"]
         for seg in data["segments"]:
             if seg["words"] is None:
                 del seg["words"]
@@ -77,7 +90,15 @@ class Transcript:
             )
             for s in data["segments"]
         )
-        return cls(**{**data, "segments": segments, "speakers": tuple(data.get("speakers", ()))})
+        turns = tuple(SpeakerTurn(**t) for t in data.get("speaker_turns", ()))
+        return cls(
+            **{
+                **data,
+                "segments": segments,
+                "speakers": tuple(data.get("speakers", ())),
+                "speaker_turns": turns,
+            }
+        )
 
 
 def join_text(segments: tuple[Segment, ...] | list[Segment]) -> str:

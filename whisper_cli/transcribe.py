@@ -221,5 +221,5 @@ def transcribe_to_files(
     if out_dir is None:  # for a pipe: the one format asked for, as text
         rendered = renderers[options.output_formats[0]](transcript)
         return Outcome(transcript, [], t_decode, t_run, diarize_s, rendered)
-    outputs = write_outputs(transcript, out_dir, stem, options.output_formats, renderers)
+    outputs = write_outputs(transcript, out_dir, stem, options.formats(), renderers)
     return Outcome(transcript, outputs, t_decode, t_run, diarize_s)

@@ -87,6 +87,19 @@ def render_tsv(t: Transcript) -> str:
     return "".join(rows)
 
 
+def render_rttm(t: Transcript) -> str:
+    """Who spoke when in NIST's RTTM, the timeline pyannote, NeMo and dscore read: one
+    SPEAKER line per turn, overlapping turns where two people talk at once. The file id is
+    the input's name without its extension (RTTM fields cannot hold spaces)."""
+    name = Path(str(t.extra.get("input") or "audio")).stem
+    file_id = "".join("_" if c.isspace() else c for c in name) or "audio"
+    return "".join(
+        f"SPEAKER {file_id} 1 {turn.start:.3f} {turn.end - turn.start:.3f} <NA> <NA> "
+        f"{turn.speaker} <NA> <NA>\n"
+        for turn in t.speaker_turns
+    )
+
+
 def render_json(t: Transcript) -> str:
     return json.dumps(t.to_dict(), ensure_ascii=False, indent=2) + "\n"
 
@@ -97,6 +110,7 @@ RENDERERS: dict[str, Callable[[Transcript], str]] = {
     "srt": render_srt,
     "vtt": render_vtt,
     "tsv": render_tsv,
+    "rttm": render_rttm,
 }
 
 

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from spool.client import JobNotFound, NoSuchResult, NotCompleted
 from whisper_cli.http.legacy import spool_of
-from whisper_cli.options import OUTPUT_FORMATS
+from whisper_cli.options import KNOWN_FORMATS
 
 router = APIRouter(prefix="/jobs", tags=["wt jobs"])
 MEDIA = {
@@ -17,6 +17,7 @@ MEDIA = {
     "srt": "application/x-subrip",
     "vtt": "text/vtt",
     "tsv": "text/tab-separated-values",
+    "rttm": "text/plain",
 }
 
 
@@ -37,8 +38,8 @@ def job(job_id: str, request: Request) -> dict:
 
 @router.get("/{job_id}/result")
 def result(job_id: str, request: Request, format: str = "txt") -> PlainTextResponse:
-    if format not in OUTPUT_FORMATS:
-        raise HTTPException(400, f"format must be one of {', '.join(OUTPUT_FORMATS)}")
+    if format not in KNOWN_FORMATS:
+        raise HTTPException(400, f"format must be one of {', '.join(KNOWN_FORMATS)}")
     try:
         path = spool_of(request).result(job_id, format)
     except JobNotFound:
