@@ -184,8 +184,13 @@ def test_two_batching_daemons_complete_every_job_once_with_the_words_of_a_lone_r
         ], j["input"]["name"]
 
 
+# Recordings longer than one window decode in batches within the file and run alone by
+# default; with --batch-size 1 (Whisper's sequential loop) they batch across jobs.
+SEQUENTIAL = ("--batch-size", "1")
+
+
 def test_a_canceled_job_leaves_its_batch_and_the_others_complete(daemon_factory, long_wav):
-    d = daemon_factory("--max-batch", "4")
+    d = daemon_factory("--max-batch", "4", *SEQUENTIAL)
     d.drop(long_wav, "long-a.wav")
     d.drop(long_wav, "long-b.wav")
     d.wait_for(
@@ -219,7 +224,7 @@ def _worker_pids(daemon_pid: int) -> list[int]:
 
 
 def test_a_worker_killed_mid_batch_loses_no_job_and_each_runs_again_alone(daemon_factory, long_wav):
-    d = daemon_factory("--max-batch", "4")
+    d = daemon_factory("--max-batch", "4", *SEQUENTIAL)
     names = ["k1.wav", "k2.wav", "k3.wav"]
     for n in names:
         d.drop(long_wav, n)
@@ -233,6 +238,24 @@ def test_a_worker_killed_mid_batch_loses_no_job_and_each_runs_again_alone(daemon
     assert all(j["attempts"] == 2 for j in jobs)
     assert _overlapping(jobs) == 1  # the second attempts ran one at a time
     assert d.log.read_text().count("runs alone next") == 3
+
+
+def test_recordings_longer_than_a_window_batch_their_own_windows_and_run_alone(
+    daemon_factory, long_wav
+):
+    """By default a recording over 30 s decodes its windows in batches (whisper_cli/engines/
+    batched.py), so the worker gives it the batch to itself rather than mixing it with
+    other jobs' windows."""
+    d = daemon_factory("--max-batch", "4")
+    names = ["w1.wav", "w2.wav"]
+    for n in names:
+        d.drop(long_wav, n)
+    jobs = [d.wait_state(n, timeout=600) for n in names]
+    assert [j["state"] for j in jobs] == ["completed"] * 2, jobs
+    assert all(j["attempts"] == 1 for j in jobs)
+    assert _overlapping(jobs) == 1
+    for j in jobs:
+        assert "danger trail" in (d.spool / "jobs" / j["job_id"] / "result.txt").read_text().lower()
 
 
 def test_a_lone_job_does_not_wait_for_a_batch(daemon_factory):

@@ -82,6 +82,16 @@ def test_two_men_are_told_apart_word_by_word_with_the_default_model(tmp_path):
     assert "<v SPEAKER_01>" in (tmp_path / "two_men.vtt").read_text()
 
 
+def test_a_conversation_longer_than_a_window_is_decoded_in_batches_and_diarized(tmp_path):
+    """Over 30 s, the default decodes in batches (segments cut from word timings): speakers
+    still land on the right words."""
+    audio, truth = conversation(TWO_MEN * 2, tmp_path / "long.wav")
+    assert truth[-1][1] > 31
+    doc = diarized(audio, tmp_path, "-m", "base")
+    assert doc["speakers"] == ["SPEAKER_00", "SPEAKER_01"]
+    assert speaker_accuracy(doc, truth) >= 0.95, speaker_accuracy(doc, truth)
+
+
 def test_a_woman_between_two_men_makes_three_speakers(tmp_path):
     audio, truth = conversation(MAN_WOMAN_MAN, tmp_path / "three.wav")
     doc = diarized(audio, tmp_path, "-m", "base")  # tiny.en skips her words and his (as bare)
@@ -128,7 +138,9 @@ def test_speaker_counts_without_diarize_are_refused_in_one_line(tmp_path):
     assert proc.returncode == 2 and "--diarize" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_a_spool_job_asks_for_speakers_in_its_sidecar(tmp_path, daemon_factory):
+def test_a_spool_job_asks_for_speakers_in_its_sidecar(tmp_path, daemon_factory, server_factory):
+    import httpx
+
     audio, truth = conversation(TWO_MEN, tmp_path / "session.wav")
     daemon = daemon_factory()
     daemon.drop(audio, "session.wav", {"options": {"diarize": True, "num_speakers": 2}})
@@ -140,6 +152,12 @@ def test_a_spool_job_asks_for_speakers_in_its_sidecar(tmp_path, daemon_factory):
     # Every format by default, so the speaker timeline too (GET /jobs/ID/result?format=rttm).
     rttm = read_rttm(daemon.spool / "jobs" / job["job_id"] / "result.rttm")
     assert {who for *_, who in rttm} == {"SPEAKER_00", "SPEAKER_01"}
+    server = server_factory(spool=daemon.spool)
+    url = f"{server.url}/jobs/{job['job_id']}/result"
+    served = httpx.get(url, params={"format": "rttm"})
+    assert served.status_code == 200, served.text
+    assert served.text == (daemon.spool / "jobs" / job["job_id"] / "result.rttm").read_text()
+    assert httpx.get(url, params={"format": "doc"}).status_code == 400
 
 
 def test_a_cancel_stops_the_diarization_step():

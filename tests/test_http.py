@@ -229,6 +229,9 @@ def test_two_servers_and_two_daemons_run_each_job_exactly_once(daemon_factory, s
     assert native["protocol"] == 1 and native["state"] == "completed"
     srt = httpx.get(f"{servers[1].url}/jobs/{ids[0]}/result", params={"format": "srt"})
     assert srt.status_code == 200 and srt.text.startswith("1\n")
+    # A speaker timeline exists only for diarized jobs (tests/test_diarize.py serves one).
+    rttm = httpx.get(f"{servers[1].url}/jobs/{ids[0]}/result", params={"format": "rttm"})
+    assert rttm.status_code == 404
     assert httpx.get(f"{servers[1].url}/jobs/nope").status_code == 404
     assert httpx.delete(f"{servers[0].url}/jobs/{ids[0]}").json()["state"] == "completed"
     for d in daemons:

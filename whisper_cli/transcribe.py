@@ -26,8 +26,9 @@ from whisper_cli.writers import renderers_for, write_outputs
 # within CHUNK_SEARCH_SECONDS of the target.
 CHUNK_SECONDS = 180.0
 CHUNK_SEARCH_SECONDS = 15.0
-CARRY_MIN_SECONDS = 5.0  # an unread tail this long goes round again
+CARRY_MIN_SECONDS = 1.0  # an unread tail this long, in which VAD hears speech, goes round again
 CARRY_MAX_SECONDS = 30.0
+BATCH_WINDOW_SECONDS = 30.0  # per window of a batch, a piece holds this much audio at least
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,8 @@ def transcribe_file(
         carry = np.zeros(0, np.float32)
         batch = options.decoding_batch(reader.duration_estimate)
         options_for_engine = replace(options_for_engine, batch_size=batch)
-        # A batch of N windows needs at least N * 30 s of audio in one piece to fill it.
-        piece_seconds = max(CHUNK_SECONDS, 30.0 * batch)
+        # A batch of N windows needs at least N windows of audio in one piece to fill it.
+        piece_seconds = max(CHUNK_SECONDS, BATCH_WINDOW_SECONDS * batch)
         pieces = chunks(blocks, piece_seconds, CHUNK_SEARCH_SECONDS)
         for offset, piece in pieces:
             if track is not None:
@@ -118,7 +119,8 @@ def transcribe_file(
             # in it (silence goes round again only to invite invented text). After the last
             # piece nothing is decoded again: the end of the file is the engine's own call,
             # as in the bare library, and audio already transcribed is never read twice.
-            read_to = int(min(found[-1].end, end - start) * SAMPLE_RATE) if found else 0
+            last = max((s.end for s in found), default=0.0)  # a re-decoded gap comes last
+            read_to = int(min(last, end - start) * SAMPLE_RATE)
             tail = piece[read_to:]
             carry = (
                 tail[-int(CARRY_MAX_SECONDS * SAMPLE_RATE) :]

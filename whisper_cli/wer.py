@@ -2,7 +2,8 @@
 
 Normalisation: lower case, punctuation removed (apostrophes inside words kept), whitespace
 collapsed, numbers 0-99 and
-ordinals (20th) spelled out so "20" and "twenty" agree.
+ordinals (20th) spelled out so "20" and "twenty" agree, English contractions spelled out
+("I'm" and "I am" agree).
 """
 
 from __future__ import annotations
@@ -72,7 +73,23 @@ def normalize(text: str) -> list[str]:
     text = re.sub(r"\b\d{1,2}\b", lambda m: _number_words(int(m.group())), text)
     text = re.sub(r"(?<!\w)'|'(?!\w)", " ", text)
     text = "".join(ch if ch.isalnum() or ch in " '" else " " for ch in text)
+    for pattern, spelled in _CONTRACTIONS:
+        text = re.sub(pattern, spelled, text)
     return text.split()
+
+
+# English contractions spelled out, as Whisper's English normaliser does, so "I'm" and "I am"
+# (both right, and both common in transcripts of the same speech) agree.
+_CONTRACTIONS = [
+    (r"\bwon't\b", "will not"),
+    (r"\bcan't\b", "can not"),
+    (r"\blet's\b", "let us"),
+    (r"n't\b", " not"),
+    (r"'re\b", " are"),
+    (r"'ll\b", " will"),
+    (r"'ve\b", " have"),
+    (r"'m\b", " am"),
+]
 
 
 def wer(reference: str, hypothesis: str) -> float:

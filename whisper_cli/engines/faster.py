@@ -191,46 +191,93 @@ class FasterWhisperEngine:
                 hallucination_silence_threshold=options.hallucination_silence_threshold,
             )
         segments: list[Segment] = []
-        for seg in segments_iter:  # decoding happens lazily, window by window, in this loop
-            segments.append(
-                Segment(
-                    id=len(segments),
-                    # Word-timed segments come as numpy floats: plain floats for JSON.
-                    start=round(float(seg.start), 3),
-                    end=round(float(seg.end), 3),
-                    text=seg.text,
-                    avg_logprob=seg.avg_logprob,
-                    no_speech_prob=seg.no_speech_prob,
-                    compression_ratio=seg.compression_ratio,
-                    temperature=seg.temperature,
-                    seek=int(seg.seek),
-                    tokens=tuple(seg.tokens),
-                    words=tuple(
-                        Word(
-                            round(float(w.start), 3),
-                            round(float(w.end), 3),
-                            w.word,
-                            float(w.probability),
-                        )
-                        for w in seg.words
-                    )
-                    if seg.words is not None and options.word_timestamps
-                    else None,
+
+        def take(found) -> None:
+            for seg in found:  # decoding happens lazily, window by window, in this loop
+                segments.append(_segment(seg, len(segments), options.word_timestamps))
+                if options.batch_size > 1 and len(segments) > 1:
+                    segments[-1] = _after(segments[-2].end, segments[-1])
+                if on_segment:
+                    on_segment(segments[-1])
+                if on_progress:
+                    on_progress(min(seg.end, duration), duration)
+                if should_stop and should_stop():
+                    raise Canceled("transcription canceled")
+
+        take(segments_iter)
+        if options.batch_size > 1:
+            # A batched window has no next window: when the model ends it early (seen with
+            # tiny.en at a change of speaker: EOT before the last sentence), the speech after
+            # its last word is decoded again, alone, with Whisper's own loop.
+            language = common["language"] or info.language
+            for start, end in unheard_speech(audio, segments):
+                before = len(segments)
+                found, _ = self.model.transcribe(
+                    audio,
+                    **{**common, "language": language, "word_timestamps": True},
+                    temperature=list(options.temperatures()),
+                    clip_timestamps=[start, end],
+                    condition_on_previous_text=False,
                 )
-            )
-            if options.batch_size > 1 and len(segments) > 1:
-                segments[-1] = _after(segments[-2].end, segments[-1])
-            if on_segment:
-                on_segment(segments[-1])
-            if on_progress:
-                on_progress(min(seg.end, duration), duration)
-            if should_stop and should_stop():
-                raise Canceled("transcription canceled")
+                take(found)
+                if len(segments) > before:
+                    segments.sort(key=lambda x: x.start)
+                    segments[:] = [replace(x, id=i) for i, x in enumerate(segments)]
         if on_progress:
             on_progress(duration, duration)
         return engine_transcript(
             self, segments, info.language, info.language_probability, duration, options.task
         )
+
+
+UNHEARD_MIN_SECONDS = 1.0  # speech this long after the words around it is decoded again
+
+
+def unheard_speech(audio: np.ndarray, segments: list[Segment]) -> list[tuple[float, float]]:
+    """Stretches of speech of at least UNHEARD_MIN_SECONDS that no segment covers, in
+    seconds. Speech as Silero VAD hears it at the scale of phrases (pauses of 0.3 s split
+    it; the default 2 s would count the pauses between sentences as speech, and decoding a
+    pause again invents text)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    regions = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=300))
+    covered = sorted((s.start, s.end) for s in segments)
+    out = []
+    for region in regions:
+        start, end = region["start"] / 16000, region["end"] / 16000
+        at = start
+        for a, b in covered:
+            if b <= at or a >= end:
+                continue
+            if a - at >= UNHEARD_MIN_SECONDS:
+                out.append((at, a))
+            at = max(at, b)
+        if end - at >= UNHEARD_MIN_SECONDS:
+            out.append((at, end))
+    return out
+
+
+def _segment(seg, index: int, keep_words: bool) -> Segment:
+    """faster-whisper's segment as wt's record."""
+    return Segment(
+        id=index,
+        # Word-timed segments come as numpy floats: plain floats for JSON.
+        start=round(float(seg.start), 3),
+        end=round(float(seg.end), 3),
+        text=seg.text,
+        avg_logprob=seg.avg_logprob,
+        no_speech_prob=seg.no_speech_prob,
+        compression_ratio=seg.compression_ratio,
+        temperature=seg.temperature,
+        seek=int(seg.seek),
+        tokens=tuple(seg.tokens),
+        words=tuple(
+            Word(round(float(w.start), 3), round(float(w.end), 3), w.word, float(w.probability))
+            for w in seg.words
+        )
+        if seg.words is not None and keep_words
+        else None,
+    )
 
 
 def _after(previous_end: float, segment: Segment) -> Segment:
