@@ -205,24 +205,26 @@ class FasterWhisperEngine:
                     raise Canceled("transcription canceled")
 
         take(segments_iter)
-        if options.batch_size > 1:
-            # A batched window has no next window: when the model ends it early (seen with
-            # tiny.en at a change of speaker: EOT before the last sentence), the speech after
-            # its last word is decoded again, alone, with Whisper's own loop.
-            language = common["language"] or info.language
-            for start, end in unheard_speech(audio, segments):
-                before = len(segments)
-                found, _ = self.model.transcribe(
-                    audio,
-                    **{**common, "language": language, "word_timestamps": True},
-                    temperature=list(options.temperatures()),
-                    clip_timestamps=[start, end],
-                    condition_on_previous_text=False,
-                )
-                take(found)
-                if len(segments) > before:
-                    segments.sort(key=lambda x: x.start)
-                    segments[:] = [replace(x, id=i) for i, x in enumerate(segments)]
+        gaps = unheard_speech(audio, segments) if options.batch_size > 1 else []
+        if gaps:
+            # A batched window has no next window: when the model ends one early (seen with
+            # tiny.en at a change of voice, and in meetings: EOT before the last sentence),
+            # the speech no segment covers is decoded again, all of it in one more batch.
+            found, _ = self._batched().transcribe(
+                audio,
+                **{
+                    **common,
+                    "language": common["language"] or info.language,
+                    "word_timestamps": True,
+                },
+                temperature=options.temperature,
+                clip_timestamps=[{"start": a, "end": min(b, a + 30.0)} for a, b in gaps],
+                without_timestamps=True,
+                batch_size=options.batch_size,
+            )
+            take(found)
+            segments.sort(key=lambda x: x.start)
+            segments[:] = [replace(x, id=i) for i, x in enumerate(segments)]
         if on_progress:
             on_progress(duration, duration)
         return engine_transcript(
