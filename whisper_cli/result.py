@@ -132,3 +132,33 @@ def clamp_to_duration(t: Transcript) -> Transcript:
 
 def without_words(t: Transcript) -> Transcript:
     return replace(t, segments=tuple(replace(s, words=None) for s in t.segments))
+
+
+def in_time_order(segments: list[Segment]) -> list[Segment]:
+    """Segments sorted by time and renumbered, none overlapping the one before it: a segment
+    decoded again inside another one is dropped, one that runs into it starts where it ends
+    (batched decoding decodes missed speech after the windows around it)."""
+    out: list[Segment] = []
+    for seg in sorted(segments, key=lambda x: (x.start, x.end)):
+        if out and seg.end <= out[-1].end:
+            continue
+        if out:
+            seg = starting_after(out[-1].end, seg)
+        out.append(replace(seg, id=len(out)))
+    return out
+
+
+def starting_after(previous_end: float, segment: Segment) -> Segment:
+    """Batched decoding cuts the audio at VAD chunk joins, and the last timestamp of one
+    chunk can run past the first of the next (seen: 29.86 s vs 29.65 s): the later
+    segment then starts where the earlier one ends, so subtitles never overlap. The
+    earlier one has already gone out as live text, so it is the one kept as is."""
+    if segment.start >= previous_end or segment.end <= previous_end:
+        return segment
+    words = segment.words
+    if words is not None:
+        words = tuple(
+            replace(w, start=max(w.start, previous_end), end=max(w.end, previous_end))
+            for w in words
+        )
+    return replace(segment, start=previous_end, words=words)

@@ -17,7 +17,7 @@ from whisper_cli.diarize import SpeakerTrack, assign_speakers
 from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript, load_engine
 from whisper_cli.guards import SilenceGuard
 from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Transcript, clamp_to_duration
+from whisper_cli.result import Segment, Transcript, clamp_to_duration, in_time_order
 from whisper_cli.speaker_encoder import load_encoder
 from whisper_cli.vad import speech_clips
 from whisper_cli.writers import renderers_for, write_outputs
@@ -107,7 +107,7 @@ def transcribe_file(
             )
             t0 = time.perf_counter()
             part = engine.transcribe(piece, piece_options, progress, should_stop, collect)
-            found = collect.found
+            found = in_time_order(collect.found)  # missed speech is decoded after the rest
             engine_s += time.perf_counter() - t0
             if not offset:
                 language, probability = part.language, part.language_probability

@@ -6,7 +6,6 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import TypeVar
 
 import numpy as np
@@ -15,7 +14,7 @@ from whisper_cli import models
 from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript
 from whisper_cli.errors import Canceled, ModelUnavailable
 from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Transcript, Word
+from whisper_cli.result import Segment, Transcript, Word, in_time_order, starting_after
 from whisper_cli.vad import speech_clips
 
 T = TypeVar("T")
@@ -196,7 +195,7 @@ class FasterWhisperEngine:
             for seg in found:  # decoding happens lazily, window by window, in this loop
                 segments.append(_segment(seg, len(segments), options.word_timestamps))
                 if options.batch_size > 1 and len(segments) > 1:
-                    segments[-1] = _after(segments[-2].end, segments[-1])
+                    segments[-1] = starting_after(segments[-2].end, segments[-1])
                 if on_segment:
                     on_segment(segments[-1])
                 if on_progress:
@@ -223,8 +222,7 @@ class FasterWhisperEngine:
                 batch_size=options.batch_size,
             )
             take(found)
-            segments.sort(key=lambda x: x.start)
-            segments[:] = [replace(x, id=i) for i, x in enumerate(segments)]
+            segments[:] = in_time_order(segments)
         if on_progress:
             on_progress(duration, duration)
         return engine_transcript(
@@ -280,19 +278,3 @@ def _segment(seg, index: int, keep_words: bool) -> Segment:
         if seg.words is not None and keep_words
         else None,
     )
-
-
-def _after(previous_end: float, segment: Segment) -> Segment:
-    """Batched decoding cuts the audio at VAD chunk joins, and the last timestamp of one
-    chunk can run past the first of the next (seen: 29.86 s vs 29.65 s): the later
-    segment then starts where the earlier one ends, so subtitles never overlap. The
-    earlier one has already gone out as live text, so it is the one kept as is."""
-    if segment.start >= previous_end or segment.end <= previous_end:
-        return segment
-    words = segment.words
-    if words is not None:
-        words = tuple(
-            replace(w, start=max(w.start, previous_end), end=max(w.end, previous_end))
-            for w in words
-        )
-    return replace(segment, start=previous_end, words=words)
