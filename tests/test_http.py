@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections import Counter
 
 import httpx
 import pytest
 from conftest import SAMPLE, run_wt, speech_files
 
-from whisper_cli.wer import wer
+from whisper_cli.wer import normalize, wer
 
 
 def poll_status(url: str, job_id: str, until=("completed", "failed", "canceled"), timeout=180):
@@ -266,6 +267,10 @@ def test_live_text_arrives_while_the_job_runs(daemon_factory, server_factory, lo
             if event["type"] == "transcript.text.done":
                 text = event["text"]
     assert states_at_first_delta == ["processing"]
-    assert "forever" in text.lower() and "".join(deltas).strip() == text
+    # Every word of the final text came as live text first. Speech a batched window ended
+    # before is decoded after the windows around it, so its delta may come later than its
+    # place in the final text, which is in time order.
+    assert "forever" in text.lower()
+    assert Counter(normalize(" ".join(deltas))) >= Counter(normalize(text))
     job_dir = d.spool / "jobs" / d.job_by_input("long.wav")["job_id"]
     assert not (job_dir / "partial.jsonl").exists()  # result.json replaces it
