@@ -190,6 +190,7 @@ class FasterWhisperEngine:
                 hallucination_silence_threshold=options.hallucination_silence_threshold,
             )
         segments: list[Segment] = []
+        reached = [0.0]  # progress only rises: speech decoded again comes after later windows
 
         def take(found) -> None:
             for seg in found:  # decoding happens lazily, window by window, in this loop
@@ -198,8 +199,9 @@ class FasterWhisperEngine:
                     segments[-1] = starting_after(segments[-2].end, segments[-1])
                 if on_segment:
                     on_segment(segments[-1])
+                reached[0] = max(reached[0], min(float(seg.end), duration))
                 if on_progress:
-                    on_progress(min(seg.end, duration), duration)
+                    on_progress(reached[0], duration)
                 if should_stop and should_stop():
                     raise Canceled("transcription canceled")
 
