@@ -42,7 +42,7 @@ DEFAULT_MAX_SPEAKERS = 8
 # Average distance (Euclidean between unit vectors) above which two groups of embeddings are
 # different voices. Measured on six real conversations (bench/diarize.py): 0.9 gives DER 0.20
 # and finds the telephone call's two women; 0.8 gives 0.24, 1.0 gives 0.23 but hears the call
-# as one voice; centroid linkage was worse at every threshold (0.23-0.27).
+# as one voice; centroid linkage did no better than 0.23 at any threshold.
 SAME_SPEAKER_DISTANCE = 0.9
 MIN_EMBED_SECONDS = 0.5  # less speech than this in a window: no embedding for that speaker
 MAX_EMBED_SECONDS = 6.0  # the middle of a longer stretch is enough, at a fraction of the cost
