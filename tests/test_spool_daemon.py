@@ -19,7 +19,10 @@ from whisper_cli.wer import wer
 def test_dropped_file_goes_queued_processing_completed_with_rising_progress(
     daemon_factory, long_wav
 ):
-    d = daemon_factory()
+    # Whisper's sequential loop reports progress window by window. (Batched decoding, the
+    # default for long files, reports it batch by batch: 4 windows, two minutes of audio, at a
+    # time, so this 150 s recording shows only 0 and then about 0.9 while processing.)
+    d = daemon_factory("--batch-size", "1")
     wav, ref = speech_files("en")[1]
     d.drop(
         long_wav,
