@@ -41,6 +41,62 @@ from whisper_cli.errors import InputNotFound, WtError
 from whisper_cli.options import TranscribeOptions
 
 
+@dataclass
+class Drop:
+    """A drop in the making: the audio goes to `tmp` (hidden from daemons: a dot name ending
+    in .part), then commit writes the sidecar and renames the audio into the inbox."""
+
+    inbox: Path
+    job_id: str
+    name: str
+    final: Path
+    tmp: Path
+
+    @property
+    def sidecar(self) -> Path:
+        return self.final.with_name(self.final.name + ".json")
+
+    def commit(
+        self, options: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None
+    ) -> str:
+        if options:
+            TranscribeOptions.from_mapping(options)
+        sidecar = {
+            "id": self.job_id,
+            "name": self.name,
+            # Declared so that any daemon, polling ones included, takes the file the moment
+            # it is complete (a copy renamed within one clock tick looks written in place).
+            "size": self.tmp.stat().st_size,
+            "options": options or {},
+            "metadata": metadata or {},
+        }
+        write_json_atomic(self.sidecar, sidecar)
+        os.rename(self.tmp, self.final)
+        return self.job_id
+
+    def abort(self) -> None:
+        """Nothing of an unfinished drop stays behind."""
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)
+            if not self.final.exists():
+                self.sidecar.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def kept_on_success(self):
+        """Aborts the drop when the block fails (a permission error said plainly)."""
+        try:
+            yield self
+        except BaseException as exc:
+            self.abort()
+            if (
+                isinstance(exc, PermissionError)
+                and exc.filename
+                and str(exc.filename).startswith(str(self.inbox))
+            ):
+                raise not_permitted(self.inbox, exc) from None
+            raise
+
+
 class SpoolError(WtError):
     kind = "spool_error"
 
@@ -144,6 +200,14 @@ class Spool:
         makes the drop, complete, for any daemon."""
         if options:
             TranscribeOptions.from_mapping(options)  # refuse here what the daemon would refuse
+        drop = self.open_drop(name, job_id)
+        with drop.kept_on_success():
+            put(drop.tmp)
+            return drop.commit(options, metadata)
+
+    def open_drop(self, name: str, job_id: str | None = None) -> Drop:
+        """A drop to write into (Drop.tmp), for producers that learn the options only after
+        the audio (a streamed upload); nothing is visible to a daemon until Drop.commit."""
         job_id = job_id or new_job_id()
         if not valid_job_id(job_id):
             raise SpoolError(
@@ -154,34 +218,7 @@ class Spool:
             raise SpoolError(f"job {job_id} already exists", "choose another --id")
         ext = "".join(c for c in os.path.splitext(name)[1].lower() if c.isalnum() or c == ".")
         final = layout.inbox / f"{job_id}{ext[:9]}"
-        sidecar_path = final.with_name(final.name + ".json")
-        tmp = layout.inbox / f".{final.name}.part"
-        try:
-            put(tmp)
-            sidecar = {
-                "id": job_id,
-                "name": name,
-                # Declared so that any daemon, polling ones included, takes the file the
-                # moment it is complete (a copy renamed within one clock tick looks written
-                # in place).
-                "size": tmp.stat().st_size,
-                "options": options or {},
-                "metadata": metadata or {},
-            }
-            write_json_atomic(sidecar_path, sidecar)
-            os.rename(tmp, final)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-                sidecar_path.unlink(missing_ok=True)
-            if (
-                isinstance(exc, PermissionError)
-                and exc.filename
-                and str(exc.filename).startswith(str(layout.inbox))
-            ):
-                raise not_permitted(layout.inbox, exc) from None
-            raise
-        return job_id
+        return Drop(layout.inbox, job_id, name, final, layout.inbox / f".{final.name}.part")
 
     # ---- read ------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:

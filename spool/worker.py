@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -43,6 +44,17 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+def stop_check(job_dir: Path, parent_pid: int | None) -> Callable[[], bool]:
+    """A job stops when its cancel marker appears or its daemon is gone."""
+
+    def should_stop() -> bool:
+        if parent_pid is not None and os.getppid() != parent_pid:
+            return True
+        return (job_dir / CANCEL).exists()
+
+    return should_stop
 
 
 def run_job(job_dir: Path, parent_pid: int | None = None) -> str:
@@ -113,10 +125,7 @@ def run_job(job_dir: Path, parent_pid: int | None = None) -> str:
         except OSError:
             pass  # live text is best effort; result.json is the result
 
-    def should_stop() -> bool:
-        if parent_pid is not None and os.getppid() != parent_pid:
-            return True
-        return (job_dir / CANCEL).exists()
+    should_stop = stop_check(job_dir, parent_pid)
 
     try:
         try:
@@ -217,7 +226,7 @@ def worker_main(
             conn.send(message)
 
     def run(job_dir: Path) -> None:
-        with gatherer.member():
+        with gatherer.member(stop_check(job_dir, parent_pid)):
             state = run_job(job_dir, parent_pid)
         with lock:
             now = set(loaded())

@@ -408,9 +408,10 @@ def free_port() -> int:
 class Server:
     """A real `wt serve` process on 127.0.0.1."""
 
-    def __init__(self, spool: Path, *args: str) -> None:
+    def __init__(self, spool: Path, *args: str, env: dict[str, str] | None = None) -> None:
         import httpx
 
+        self.spool = spool
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = spool.parent / f"serve-{self.port}.log"
@@ -428,7 +429,7 @@ class Server:
             ],  # fmt: skip
             stdout=open(self.log, "wb"),  # noqa: SIM115 (lives as long as the server)
             stderr=subprocess.STDOUT,
-            env={**os.environ, "WT_API_KEY": ""},
+            env={**os.environ, "WT_API_KEY": "", **(env or {})},
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -450,12 +451,12 @@ class Server:
 def server_factory(spool_dir):
     started: list[Server] = []
 
-    def make(*args: str, spool: Path | None = None) -> Server:
+    def make(*args: str, spool: Path | None = None, env: dict[str, str] | None = None) -> Server:
         (spool or spool_dir).mkdir(exist_ok=True)
         from spool.layout import Layout
 
         Layout(spool or spool_dir).ensure()
-        server = Server(spool or spool_dir, *args)
+        server = Server(spool or spool_dir, *args, env=env)
         started.append(server)
         return server
 

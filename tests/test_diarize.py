@@ -284,3 +284,25 @@ def test_fbank_matches_kaldi_layout():
     centres = np.linspace(mel[0], mel[1], 82)[1:-1]
     assert lit.argmax() == np.abs(centres - mel[2]).argmin()
     assert fbank(np.zeros(100, np.float32)).shape == (0, 80)
+
+
+def test_the_onnx_speaker_encoder_matches_the_torch_network(tmp_path, monkeypatch):
+    """CPU runs CAM++ from an ONNX export made on first use and cached; a GPU runs the torch
+    network. Both give the same voice vectors, and a second load reuses the export."""
+    import whisper_cli.speaker_encoder as se
+
+    monkeypatch.setenv("WT_CACHE_DIR", str(tmp_path))
+    audio = decode(CALL.with_suffix(".wav"))
+    clips = [audio[s * 16000 : s * 16000 + n * 8000] for s, n in ((2, 3), (5, 7), (9, 7), (14, 12))]
+    exported = se.CamPlusPlusEncoder("cpu")
+    assert exported.session is not None, "the ONNX export needs the onnx package"
+    (path,) = (tmp_path / "speaker-encoder").glob("campplus-*.onnx")
+    made = path.stat().st_mtime_ns
+    on_torch = se.CamPlusPlusEncoder.__new__(se.CamPlusPlusEncoder)
+    on_torch.device, on_torch.session, on_torch.model = "cpu", None, se._torch_network("cpu")
+    a, b = exported.embed(clips), on_torch.embed(clips)
+    assert a.shape == (4, 192)
+    assert np.all((a * b).sum(axis=1) > 0.999)
+    se.CamPlusPlusEncoder("cpu")
+    assert path.stat().st_mtime_ns == made
+    assert not list(tmp_path.glob("speaker-encoder/*.partial"))

@@ -4,7 +4,10 @@ transcription path, share the model's decoding calls.
 A worker that runs jobs side by side makes each job's thread a *member* of one Gatherer.
 When a member asks the model to decode a window, the call waits until every member is
 waiting too (or MAX_WAIT has passed); then the calls that can share a batch run as one
-batched call, and each member gets its own rows back. Nothing about a job changes but the
+batched call on the Gatherer's own thread, and each member gets its own rows back. A member
+whose job is canceled stops waiting at once (its pending call is dropped, a running one left
+to finish for the others): a cancel never waits for a batch, and the batch never waits for a
+canceled job. Nothing about a job changes but the
 company its windows decode in: its options, progress, cancel and result stay its own, and a
 job that leaves (done, failed, canceled) just stops taking part.
 
@@ -31,7 +34,10 @@ from typing import Any
 
 import numpy as np
 
+from whisper_cli.errors import Canceled
+
 MAX_WAIT = 0.2  # seconds a decoding call waits for members busy elsewhere (audio, writing)
+STOP_POLL = 0.05  # seconds between a waiting member's looks at its cancel
 # --max-batch 0: jobs a worker runs side by side, by device (bench/spool_throughput.py).
 MAX_BATCH_CPU = 8
 MAX_BATCH_CUDA = 16
@@ -52,55 +58,76 @@ class _Call:
 
 
 class Gatherer:
-    """Collects the model calls of member threads and runs them together."""
+    """Collects the model calls of member threads and runs them together on its own thread."""
 
     def __init__(self, max_wait: float = MAX_WAIT) -> None:
         self.max_wait = max_wait
         self._cond = threading.Condition()
         self._members = 0
         self._pending: list[_Call] = []
-        self._running = False
+        self._runner: threading.Thread | None = None
         self.merged_calls = 0  # batched calls of more than one member (for tests)
         self.largest = 0
+        self.dropped = 0  # calls of canceled members taken out before they ran (for tests)
 
     @contextmanager
-    def member(self) -> Iterator[None]:
-        """The current thread takes part until the block ends."""
+    def member(self, should_stop: Callable[[], bool] | None = None) -> Iterator[None]:
+        """The current thread takes part until the block ends; `should_stop` is its job's
+        cancel, looked at while it waits for a batch."""
         with self._cond:
             self._members += 1
-        _local.gatherer = self
+        _local.gatherer, _local.should_stop = self, should_stop
         try:
             yield
         finally:
-            _local.gatherer = None
+            _local.gatherer = _local.should_stop = None
             with self._cond:
                 self._members -= 1
                 self._cond.notify_all()
 
     def submit(self, key: tuple, payload: Any, run_group: Callable[[list[Any]], list[Any]]):
+        should_stop = getattr(_local, "should_stop", None)
         call = _Call(key, payload, run_group)
         with self._cond:
             self._pending.append(call)
+            if self._runner is None:
+                self._runner = threading.Thread(target=self._run, name="wt-batch", daemon=True)
+                self._runner.start()
             self._cond.notify_all()
             while not call.done:
-                oldest = self._pending[0].since if self._pending else time.monotonic()
-                due = len(self._pending) >= self._members or (
-                    time.monotonic() - oldest >= self.max_wait
-                )
-                if self._running or not self._pending or not due:
-                    self._cond.wait(self.max_wait / 4)
+                if should_stop is not None and should_stop():
+                    if call in self._pending:  # not started: its batch-mates go without it
+                        self._pending.remove(call)
+                        self.dropped += 1
+                        self._cond.notify_all()
+                    raise Canceled("transcription canceled")
+                self._cond.wait(STOP_POLL if should_stop is not None else None)
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    def _run(self) -> None:
+        """Runs the pending calls whenever every member waits or the oldest has waited
+        max_wait; ends when nothing is pending and no member is left."""
+        with self._cond:
+            while True:
+                if not self._pending:
+                    if self._members == 0:
+                        self._runner = None
+                        return
+                    self._cond.wait(self.max_wait)
                     continue
-                batch, self._pending, self._running = self._pending, [], True
+                waited = time.monotonic() - self._pending[0].since
+                if len(self._pending) < self._members and waited < self.max_wait:
+                    self._cond.wait(self.max_wait - waited)
+                    continue
+                batch, self._pending = self._pending, []
                 self._cond.release()
                 try:
                     self._execute(batch)
                 finally:
                     self._cond.acquire()
-                    self._running = False
                     self._cond.notify_all()
-        if call.error is not None:
-            raise call.error
-        return call.result
 
     def _execute(self, batch: list[_Call]) -> None:
         groups: dict[tuple, list[_Call]] = {}

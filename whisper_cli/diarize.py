@@ -104,15 +104,21 @@ class SpeakerTrack:
                 embedded.append(k)
             frame = round((start * SAMPLE_RATE + int(w_start)) / FRAME_STEP)
             windows.append(_Window(frame, active, embedded))
-        # The piece's clips in batches: a cancel is seen between them.
-        vectors = []
-        for first in range(0, len(clips), EMBED_BATCH):
-            if self.should_stop and self.should_stop():
-                raise Canceled("canceled")
-            vectors.append(self.encoder.embed(clips[first : first + EMBED_BATCH]))
+        # The piece's clips in batches of one length (a batch of mixed lengths would go
+        # through the network one clip at a time: 2-3x slower); a cancel is seen between them.
+        by_length: dict[int, list[int]] = {}
+        for i, clip in enumerate(clips):
+            by_length.setdefault(clip.size, []).append(i)
+        vectors = np.zeros((len(clips), self.encoder.dim), np.float32)
+        for same in by_length.values():
+            for first in range(0, len(same), EMBED_BATCH):
+                if self.should_stop and self.should_stop():
+                    raise Canceled("canceled")
+                members = same[first : first + EMBED_BATCH]
+                vectors[members] = self.encoder.embed([clips[i] for i in members])
         self.windows += windows
-        if vectors:
-            self.embeddings.append(np.concatenate(vectors))
+        if clips:
+            self.embeddings.append(vectors)
 
     def turns(
         self, num: int | None = None, low: int | None = None, high: int | None = None

@@ -76,6 +76,7 @@ class Segmenter:
         options.intra_op_num_threads = threads or usable_cores()
         options.inter_op_num_threads = 1
         options.enable_cpu_mem_arena = False  # memory back after each call, at no cost measured
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             str(_model_path()), options, providers=["CPUExecutionProvider"]
         )

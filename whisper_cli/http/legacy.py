@@ -4,15 +4,13 @@ clients work as they are: POST /transcribe, GET /status/{id}, POST /cancel/{id},
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from spool.client import JobNotFound, NotTaken, Spool
 from whisper_cli.http.render import legacy_status
-from whisper_cli.http.uploads import enqueue
+from whisper_cli.http.streamed_form import streamed_form, upload_body
 
 router = APIRouter(tags=["replaced service"])
 
@@ -29,14 +27,13 @@ def greeting() -> dict[str, str]:
     }
 
 
-@router.post("/transcribe", status_code=202)
-async def transcribe(
-    request: Request, file: Annotated[UploadFile, File()], model_name: str | None = None
-) -> dict[str, str]:
-    """Queue an upload. `model_name` picks the model; without it, the daemon's default
-    (the replaced service defaulted to tiny)."""
+@router.post("/transcribe", status_code=202, openapi_extra=upload_body())
+async def transcribe(request: Request, model_name: str | None = None) -> dict[str, str]:
+    """Queue an upload (multipart field `file`, streamed into the spool). `model_name` picks
+    the model; without it, the daemon's default (the replaced service defaulted to tiny)."""
     options = {"model": model_name} if model_name else {}
-    job_id = await enqueue(spool_of(request), request.app.state.config, file, options)
+    async with streamed_form(request, request.app.state.config) as form:
+        job_id = await form.commit(options)
     return {"job_id": job_id, "message": "Transcription job created"}
 
 

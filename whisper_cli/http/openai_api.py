@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -16,7 +16,7 @@ from spool.layout import RESULT_STEM
 from spool.status import COMPLETED, JobStatus
 from whisper_cli.errors import InvalidOptions
 from whisper_cli.http.render import result_json, verbose_json
-from whisper_cli.http.uploads import enqueue
+from whisper_cli.http.streamed_form import streamed_form, upload_body
 from whisper_cli.options import TranscribeOptions
 
 router = APIRouter(prefix="/v1", tags=["OpenAI audio API"])
@@ -64,80 +64,71 @@ async def list_models(request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/audio/transcriptions")
-async def transcriptions(
-    request: Request,
-    file: Annotated[UploadFile, File()],
-    model: Annotated[str, Form()] = "whisper-1",
-    language: Annotated[str | None, Form()] = None,
-    prompt: Annotated[str | None, Form()] = None,
-    temperature: Annotated[float | None, Form()] = None,
-    response_format: Annotated[str, Form()] = "json",
-    timestamp_granularities: Annotated[
-        list[str] | None, Form(alias="timestamp_granularities[]")
-    ] = None,
-    stream: Annotated[bool, Form()] = False,
-):
-    words = "word" in (timestamp_granularities or [])
-    return await run(
-        request, file, "transcribe", model, language, prompt, temperature, response_format,
-        words, stream,
-    )  # fmt: skip
+TEXT = {"type": "string"}
+TRANSCRIPTION_FIELDS = {
+    "model": {**TEXT, "default": "whisper-1"},
+    "language": TEXT,
+    "prompt": TEXT,
+    "temperature": {"type": "number"},
+    "response_format": {**TEXT, "enum": list(FORMATS), "default": "json"},
+    "timestamp_granularities[]": {"type": "array", "items": {**TEXT, "enum": ["word", "segment"]}},
+    "stream": {"type": "boolean", "default": False},
+}
+TRANSLATION_FIELDS = {
+    k: v
+    for k, v in TRANSCRIPTION_FIELDS.items()
+    if k in ("model", "prompt", "temperature", "response_format")
+}
 
 
-@router.post("/audio/translations")
-async def translations(
-    request: Request,
-    file: Annotated[UploadFile, File()],
-    model: Annotated[str, Form()] = "whisper-1",
-    prompt: Annotated[str | None, Form()] = None,
-    temperature: Annotated[float | None, Form()] = None,
-    response_format: Annotated[str, Form()] = "json",
-):
-    return await run(
-        request, file, "translate", model, None, prompt, temperature, response_format, False,
-        False,
-    )  # fmt: skip
+@router.post("/audio/transcriptions", openapi_extra=upload_body(**TRANSCRIPTION_FIELDS))
+async def transcriptions(request: Request):
+    return await run(request, "transcribe")
 
 
-async def run(
-    request: Request,
-    upload: UploadFile,
-    task: str,
-    model: str,
-    language: str | None,
-    prompt: str | None,
-    temperature: float | None,
-    response_format: str,
-    words: bool,
-    stream: bool,
-) -> Response:
-    if response_format not in FORMATS:
-        raise OpenAIError(
-            400,
-            f"response_format must be one of {', '.join(FORMATS)}",
-            "invalid_request_error",
-            "invalid_value",
-        )
-    options: dict[str, Any] = {
-        "task": task,
-        "output_formats": ["json", "txt", "srt", "vtt"],
-        "word_timestamps": words,
-    }
-    if model not in DEFAULT_MODEL_ALIASES:
-        options["model"] = model
-    if language:
-        options["language"] = language
-    if prompt:
-        options["initial_prompt"] = prompt
-    if temperature is not None:
-        options["temperature"] = temperature
-    try:
-        TranscribeOptions.from_mapping(options)
-    except InvalidOptions as exc:
-        raise OpenAIError(400, str(exc), "invalid_request_error", exc.kind) from None
+@router.post("/audio/translations", openapi_extra=upload_body(**TRANSLATION_FIELDS))
+async def translations(request: Request):
+    return await run(request, "translate")
+
+
+async def run(request: Request, task: str) -> Response:
+    """The upload streams into the spool; once the form is whole its fields become the job's
+    options and the drop is committed (a refused option removes the upload)."""
+    async with streamed_form(request, request.app.state.config) as form:
+        response_format = form.text("response_format", "json") or "json"
+        if response_format not in FORMATS:
+            raise OpenAIError(
+                400,
+                f"response_format must be one of {', '.join(FORMATS)}",
+                "invalid_request_error",
+                "invalid_value",
+            )
+        translate = task == "translate"
+        words = not translate and "word" in form.texts("timestamp_granularities[]")
+        stream = not translate and form.flag("stream")
+        options: dict[str, Any] = {
+            "task": task,
+            "output_formats": ["json", "txt", "srt", "vtt"],
+            "word_timestamps": words,
+        }
+        model = form.text("model", "whisper-1") or ""
+        if model not in DEFAULT_MODEL_ALIASES:
+            options["model"] = model
+        language = None if translate else form.text("language")
+        if language:
+            options["language"] = language
+        prompt = form.text("prompt")
+        if prompt:
+            options["initial_prompt"] = prompt
+        temperature = form.number("temperature")
+        if temperature is not None:
+            options["temperature"] = temperature
+        try:
+            TranscribeOptions.from_mapping(options)
+        except InvalidOptions as exc:
+            raise OpenAIError(400, str(exc), "invalid_request_error", exc.kind) from None
+        job_id = await form.commit(options)
     spool: Spool = request.app.state.spool
-    job_id = await enqueue(spool, request.app.state.config, upload, options)
     if stream:
         return StreamingResponse(events(request, spool, job_id), media_type="text/event-stream")
     status = await finished(request, spool, job_id)

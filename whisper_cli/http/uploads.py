@@ -1,19 +1,16 @@
-"""An upload becomes a spool drop: copied in 1 MiB blocks to a temporary name in the inbox,
-then the sidecar, then the rename (Spool.deliver)."""
+"""The HTTP door's settings and the limits on what it takes in (whisper_cli/http/streamed_form.py
+writes an upload into the spool)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from fastapi import HTTPException, UploadFile
+from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from spool.client import Spool
-
-BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -54,29 +51,13 @@ def queued_jobs(spool: Spool) -> int:
     return count
 
 
-async def enqueue(
-    spool: Spool,
-    config: ServeConfig,
-    upload: UploadFile,
-    options: dict[str, Any],
-    metadata: dict[str, Any] | None = None,
-) -> str:
+async def check_queue(spool: Spool, config: ServeConfig) -> None:
+    """429 before any byte of the body is read, when the queue is at its bound."""
     if config.max_queued:
         queued = await run_in_threadpool(queued_jobs, spool)
         if queued >= config.max_queued:
             raise Busy(queued)
 
-    def put(tmp: Path) -> None:
-        copied = 0
-        upload.file.seek(0)
-        with open(tmp, "wb") as out:
-            while block := upload.file.read(BLOCK):
-                copied += len(block)
-                if copied > config.max_upload_bytes:
-                    raise TooLarge(config.max_upload_bytes)
-                out.write(block)
 
-    name = upload.filename or "upload"
-    job_id = await run_in_threadpool(spool.deliver, put, name, options, metadata)
+def queue_changed(spool: Spool) -> None:
     _queued_cache.pop(spool.root, None)
-    return job_id
