@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 WT := $(VENV)/bin/wt
 
-.PHONY: demo test setup setup-dev lint bench image-test
+.PHONY: demo test test-under-load setup setup-dev lint bench image-test
 
 setup:
 	WT_VENV=$(VENV) scripts/install.sh
@@ -20,6 +20,14 @@ demo: setup
 test: setup-dev
 	$(PY) -m ruff check whisper_cli spool tests bench
 	$(PY) -m pytest -ra
+
+# The whole suite RUNS times in a row (default 3) while stress-ng keeps every core busy: the
+# suite must not depend on a quiet machine.
+RUNS ?= 3
+test-under-load: setup-dev
+	@command -v stress-ng >/dev/null || { echo "test-under-load needs stress-ng (apt-get install stress-ng)"; exit 1; }
+	stress-ng --cpu $$(nproc) --quiet & load=$$!; trap "kill $$load" EXIT; \
+	for run in $$(seq $(RUNS)); do echo "== run $$run of $(RUNS), cores busy"; $(PY) -m pytest -ra -q || exit 1; done
 
 bench: setup
 	$(PY) bench/run_all.py

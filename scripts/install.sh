@@ -34,12 +34,19 @@ OPENAI_WHISPER_VERSION="20250625"
 PYTHON="${PYTHON:-python3}"
 VENV="${WT_VENV:-.venv}"
 
-if [ "$dev" = 1 ] && ! { command -v espeak-ng && command -v sox; } >/dev/null 2>&1; then
+# Test tools from Debian: espeak-ng and sox make test audio; sshfs and sshd give the network
+# filesystem test its two mounts; stress-ng loads the cores for `make test-under-load`.
+dev_tools="espeak-ng sox sshfs stress-ng"
+dev_packages="espeak-ng sox sshfs openssh-server stress-ng"
+missing_tools=""
+for tool in $dev_tools; do command -v "$tool" >/dev/null 2>&1 || missing_tools="$missing_tools $tool"; done
+[ -x /usr/sbin/sshd ] || missing_tools="$missing_tools sshd"
+if [ "$dev" = 1 ] && [ -n "$missing_tools" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "install.sh: apt-get install espeak-ng sox"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null
+    echo "install.sh: apt-get install $dev_packages"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $dev_packages >/dev/null
   else
-    echo "install.sh: espeak-ng and sox are missing (some tests will be skipped); install them with your package manager" >&2
+    echo "install.sh: missing test tools:$missing_tools (the tests that need them fail and say so); install: $dev_packages" >&2
   fi
 fi
 

@@ -98,10 +98,9 @@ def test_cancel_processing_queued_and_finished_jobs(daemon_factory, long_wav):
     )
 
     d.wait_for(lambda: d.job_by_input("long.wav")["progress"]["fraction"] > 0, timeout=60)
-    t0 = time.monotonic()
     assert run_wt("cancel", processing["job_id"], "--spool", d.spool).returncode == 0
-    job = d.wait_state("long.wav", timeout=30)
-    assert job["state"] == "canceled" and time.monotonic() - t0 < 10
+    job = d.wait_state("long.wav", timeout=60)
+    assert job["state"] == "canceled" and job["attempts"] == 1
     assert job["progress"]["fraction"] < 1.0
     job_dir = d.spool / "jobs" / job["job_id"]
     assert (job_dir / "input.wav").stat().st_size == long_wav.stat().st_size
@@ -152,7 +151,8 @@ def test_bad_inputs_fail_clearly_and_the_daemon_keeps_serving(daemon_factory, tm
 
 
 def test_slow_writers_are_taken_only_when_complete(daemon_factory, tmp_path):
-    d = daemon_factory("--settle", "1.5")
+    # Pauses of 0.4 s against a settle time of 4 s: a busy machine cannot stretch one past it.
+    d = daemon_factory("--settle", "4")
     wav, _ = speech_files("en")[0]
     data = wav.read_bytes()
     inbox = d.spool / "inbox"
@@ -174,7 +174,7 @@ def test_slow_writers_are_taken_only_when_complete(daemon_factory, tmp_path):
     os.rename(inbox / "renamed.wav.part", inbox / "renamed.wav")
     t0 = time.monotonic()
     d.wait_for(lambda: d.job_by_input("renamed.wav"), timeout=10, interval=0.01)
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 3.0  # at once, not after the settle time
     for name in ("inplace.wav", "renamed.wav"):
         job = d.wait_state(name)
         assert job["state"] == "completed" and job["input"]["size"] == len(data), job
@@ -396,8 +396,13 @@ def test_companions_submit_wait_result_status_clean(daemon_factory, spool_dir):
     assert sys.executable  # the companions ran with the same interpreter
 
 
+# "At once" is told from "after the settle time" with a margin no busy machine crosses: the
+# settle time is SETTLE, a file taken at once is taken within SETTLE - 2 s.
+SETTLE = 10.0
+
+
 def test_renamed_linked_and_moved_in_files_are_taken_at_once(daemon_factory, tmp_path):
-    d = daemon_factory("--settle", "5")
+    d = daemon_factory("--settle", str(SETTLE))
     wav, _ = speech_files("en")[0]
     inbox = d.spool / "inbox"
 
@@ -412,39 +417,40 @@ def test_renamed_linked_and_moved_in_files_are_taken_at_once(daemon_factory, tmp
     # Written and renamed within one clock tick: the timestamps cannot tell, the event can.
     (inbox / ".quick.tmp").write_bytes(wav.read_bytes())
     os.rename(inbox / ".quick.tmp", inbox / "quick.wav")
-    assert taken_within("quick.wav", 1.0)
+    assert taken_within("quick.wav", SETTLE - 2)
     # sftp style: hard link into the inbox, then unlink the upload's temp name.
     (tmp_path / "upload.tmp").write_bytes(wav.read_bytes())
     os.link(tmp_path / "upload.tmp", inbox / "linked.wav")
     os.unlink(tmp_path / "upload.tmp")
-    assert taken_within("linked.wav", 1.0)
+    assert taken_within("linked.wav", SETTLE - 2)
     # mv from another folder on the same filesystem.
     (tmp_path / "other.wav").write_bytes(wav.read_bytes())
     os.rename(tmp_path / "other.wav", inbox / "moved.wav")
-    assert taken_within("moved.wav", 1.0)
+    assert taken_within("moved.wav", SETTLE - 2)
     # Written in place and closed: only after the settle time.
     t0 = time.monotonic()
     (inbox / "inplace.wav").write_bytes(wav.read_bytes())
-    assert not taken_within("inplace.wav", 2.0)
-    assert taken_within("inplace.wav", 6.0) and time.monotonic() - t0 >= 4.9
+    assert not taken_within("inplace.wav", SETTLE - 2)
+    d.wait_for(lambda: d.job_by_input("inplace.wav"), timeout=60)
+    assert time.monotonic() - t0 >= SETTLE - 0.1
     for name in ("quick.wav", "linked.wav", "moved.wav", "inplace.wav"):
         assert d.wait_state(name)["state"] == "completed"
 
 
 def test_polling_takes_submitted_files_at_once_and_checks_declared_size(daemon_factory, tmp_path):
-    d = daemon_factory("--poll", "--poll-interval", "0.2", "--settle", "4")
+    d = daemon_factory("--poll", "--poll-interval", "0.2", "--settle", str(SETTLE))
     wav, _ = speech_files("en")[0]
-    t0 = time.monotonic()
     job_id = run_wt("submit", wav, "--spool", d.spool).stdout.strip()
-    d.wait_for(lambda: (d.spool / "jobs" / job_id).exists(), timeout=10, interval=0.01)
-    assert time.monotonic() - t0 < 2.5  # includes the companion's own start-up
+    t0 = time.monotonic()
+    d.wait_for(lambda: (d.spool / "jobs" / job_id).exists(), timeout=30, interval=0.01)
+    assert time.monotonic() - t0 < SETTLE - 2  # the declared size: not after the settle time
     assert "watch=poll" in d.log.read_text()
 
     # A sidecar that declares more bytes than arrive: taken after the settle time, and failed.
     inbox = d.spool / "inbox"
     (inbox / "cut.wav.json").write_text(json.dumps({"size": wav.stat().st_size + 1000}))
     (inbox / "cut.wav").write_bytes(wav.read_bytes())
-    job = d.wait_state("cut.wav", timeout=30)
+    job = d.wait_state("cut.wav", timeout=120)
     assert job["state"] == "failed" and job["error"]["type"] == "incomplete_input", job
     assert "declares" in job["error"]["message"]
     assert d.wait_state(wav.name)["state"] == "completed"

@@ -163,7 +163,7 @@ def default_max_batch(device: str) -> int:
     if device == "cpu":
         return MAX_BATCH_CPU
     if device in ("cuda", "auto"):
-        from whisper_cli.engines.faster import cuda_available
+        from whisper_cli.hardware import cuda_available
 
         if device == "cuda" or cuda_available():
             return MAX_BATCH_CUDA

@@ -70,7 +70,7 @@ class Segmenter:
     def __init__(self, threads: int = 0) -> None:
         import onnxruntime
 
-        from whisper_cli.engines.faster import usable_cores
+        from whisper_cli.hardware import usable_cores
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or usable_cores()

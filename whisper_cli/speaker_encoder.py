@@ -178,7 +178,7 @@ def _export(path: Path) -> None:
 def _onnx_session(path: Path):
     import onnxruntime
 
-    from whisper_cli.engines.faster import usable_cores
+    from whisper_cli.hardware import usable_cores
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = usable_cores()

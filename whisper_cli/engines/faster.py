@@ -13,6 +13,7 @@ import numpy as np
 from whisper_cli import models
 from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript
 from whisper_cli.errors import Canceled, ModelUnavailable
+from whisper_cli.hardware import cuda_available, usable_cores
 from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Transcript, Word, in_time_order, starting_after
 from whisper_cli.vad import speech_clips
@@ -49,23 +50,6 @@ def off_the_main_thread(build: Callable[[], T]) -> T:
         return build()
     with ThreadPoolExecutor(1, thread_name_prefix="wt-model-load") as pool:
         return pool.submit(build).result()  # its error, if any, is raised here
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity: a container's cpuset, taskset)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def cuda_available() -> bool:
-    import ctranslate2
-
-    try:
-        return ctranslate2.get_cuda_device_count() > 0
-    except Exception:  # a broken CUDA install must not stop CPU transcription
-        return False
 
 
 class FasterWhisperEngine:
