@@ -129,3 +129,17 @@ def table(
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name or Path(sys.argv[0]).stem}.md").write_text(text)
     return text
+
+
+def worktree(rev: str) -> Path:
+    """A checkout of git revision `rev` in the temp dir (made once), to run "before" code."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"wt-before-{rev}"
+    if not path.exists():
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev],
+            check=True,
+            capture_output=True,
+        )
+    return path

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, run_json, table, write_wav
+from common import ROOT, run_json, table, worktree, write_wav
 
 ONCE = str(ROOT / "bench" / "diarize_once.py")
 TRANSCRIBE_ONCE = str(ROOT / "bench" / "transcribe_once.py")
@@ -61,16 +60,7 @@ def hypothesis(turns: list, uri: str):
 
 def before_checkout() -> Path:
     given = os.environ.get("WT_BEFORE")
-    if given:
-        return Path(given)
-    path = Path(tempfile.gettempdir()) / f"wt-before-{BEFORE_COMMIT}"
-    if not path.exists():
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), BEFORE_COMMIT],
-            check=True,
-            capture_output=True,
-        )
-    return path
+    return Path(given) if given else worktree(BEFORE_COMMIT)
 
 
 def one_hour(recordings: list[Path], path: Path) -> Path:

@@ -23,20 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-from common import ROOT, table
+from common import ROOT, table, worktree
 
 BEFORE = "2526a37"  # 0.5.0: Starlette's form parser, then a copy into the inbox
-
-
-def worktree(rev: str) -> Path:
-    path = Path(tempfile.gettempdir()) / f"wt-before-{rev}"
-    if not path.exists():
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev],
-            check=True,
-            capture_output=True,
-        )
-    return path
 
 
 def rss_kb(pid: int) -> int:
