@@ -1,8 +1,9 @@
 """Spool throughput: 50 short clips (3-10 s) through a running daemon, against the sum of
 direct in-process transcriptions and against one `wt transcribe` process per job (the
-pattern of an HTTP service that loads the model per request).
+pattern of an HTTP service that loads the model per request); --pack adds the daemon with
+short clips packed into shared windows.
 
-  python bench/spool_throughput.py [--clips 50] [--model tiny.en] [--workers 1]
+  python bench/spool_throughput.py [--clips 50] [--model tiny.en] [--workers 1] [--pack]
 """
 
 from __future__ import annotations
@@ -100,11 +101,17 @@ def run_direct(clips: list[tuple[Path, str]], model: str) -> tuple[float, list[s
 
 
 def run_daemon(
-    clips: list[tuple[Path, str]], spool: Path, model: str, workers: int, max_batch: int
+    clips: list[tuple[Path, str]],
+    spool: Path,
+    model: str,
+    workers: int,
+    max_batch: int,
+    pack: bool = False,
 ) -> tuple[float, list[str]]:
     """All clips dropped at once into a warm daemon: first drop to last `completed`."""
+    extra = ["--pack"] if pack else []
     proc = start_daemon(
-        spool, "--workers", str(workers), "--max-batch", str(max_batch), model=model
+        spool, "--workers", str(workers), "--max-batch", str(max_batch), *extra, model=model
     )
     try:
         drop(clips[0][0], spool / "inbox", "warmup.wav")
@@ -151,6 +158,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=[default_max_batch("cpu")])
     ap.add_argument("--runs", type=int, default=3, help="rounds, the ways alternating")
     ap.add_argument("--per-job", action="store_true", help="add a process-per-job row")
+    ap.add_argument("--pack", action="store_true", help="add --pack rows (clips share windows)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     (tmp / "clips").mkdir()
@@ -160,6 +168,8 @@ def main() -> None:
     ways[f"wt daemon, {args.workers} worker(s), --max-batch 1"] = 1
     for b in args.batch:
         ways[f"wt daemon, {args.workers} worker(s), --max-batch {b}"] = b
+        if args.pack:
+            ways[f"wt daemon, {args.workers} worker(s), --max-batch {b} --pack"] = ("pack", b)
     if args.per_job:
         ways["a process per job (model load each time)"] = "per-job"
     walls: dict[str, list[float]] = {w: [] for w in ways}
@@ -170,6 +180,10 @@ def main() -> None:
                 wall, texts = run_direct(clips, args.model)
             elif how == "per-job":
                 wall, texts = run_per_job(clips, args.model, tmp / f"per-job-{r}")
+            elif isinstance(how, tuple):
+                wall, texts = run_daemon(
+                    clips, tmp / "spool", args.model, args.workers, how[1], pack=True
+                )
             else:
                 wall, texts = run_daemon(clips, tmp / "spool", args.model, args.workers, how)
             walls[way].append(wall)

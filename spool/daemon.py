@@ -65,6 +65,7 @@ class DaemonConfig:
     metrics_port: int | None = None
     metrics_address: str = "0.0.0.0"
     max_batch: int = 1  # jobs one worker runs side by side, sharing batched decoding
+    pack: bool = False  # their short clips share one window (whisper_cli/engines/packing.py)
 
 
 class Daemon(InboxWatch, Dispatch, Recovery):

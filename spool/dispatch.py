@@ -60,6 +60,7 @@ class Dispatch:
                 self.cfg.model_ttl,
                 self.cfg.max_jobs_per_worker,
                 CPU_REPLICAS if self.cfg.max_batch > 1 else 1,
+                self.cfg.pack,
             ),
         )
         proc.start()

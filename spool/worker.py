@@ -201,13 +201,18 @@ def open_partial(job_dir: Path):
 
 
 def worker_main(
-    conn: Connection, parent_pid: int, model_ttl: float, max_jobs: int, replicas: int = 1
+    conn: Connection,
+    parent_pid: int,
+    model_ttl: float,
+    max_jobs: int,
+    replicas: int = 1,
+    pack: bool = False,
 ) -> None:
     """Receive job folders on conn and run each on a thread of its own (the daemon sends at
     most --max-batch at once), all members of one Gatherer so that their windows decode in
     shared batches; answer ("done", job_id, state) for each. After max_jobs jobs received,
     say ("retire", n), finish what runs and exit. replicas: CPU model replicas for jobs side
-    by side (split_cpu)."""
+    by side (split_cpu). pack: short clips of jobs side by side share one window."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides about shutdowns
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -216,7 +221,7 @@ def worker_main(
 
     split_cpu(replicas)
 
-    gatherer = Gatherer()
+    gatherer = Gatherer(pack=pack)
     lock = threading.Lock()  # one sender at a time on conn; guards `running` and `known`
     running: set[str] = set()
     known: set[str] = set()

@@ -60,8 +60,9 @@ class _Call:
 class Gatherer:
     """Collects the model calls of member threads and runs them together on its own thread."""
 
-    def __init__(self, max_wait: float = MAX_WAIT) -> None:
+    def __init__(self, max_wait: float = MAX_WAIT, pack: bool = False) -> None:
         self.max_wait = max_wait
+        self.pack = pack  # short clips of members share one window (engines/packing.py)
         self._cond = threading.Condition()
         self._members = 0
         self._pending: list[_Call] = []

@@ -100,6 +100,14 @@ def daemon(
             "(faster engine); 1 = one at a time, 0 = auto (by device).",
         ),
     ] = 0,
+    pack: Annotated[
+        bool,
+        typer.Option(
+            "--pack/--no-pack",
+            help="With --max-batch: short clips (12 s or less, language known) of jobs side "
+            "by side share one 30 s window, encoded and decoded once.",
+        ),
+    ] = False,
     model_ttl: Annotated[
         float,
         typer.Option(
@@ -180,6 +188,7 @@ def daemon(
         max_input_bytes=max_bytes,
         max_jobs_per_worker=max_jobs_per_worker,
         max_batch=max_batch or default_max_batch(defaults.device),
+        pack=pack,
         model_ttl=model_ttl,
         cancel_grace=cancel_grace,
         shutdown_timeout=shutdown_timeout,

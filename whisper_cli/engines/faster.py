@@ -6,12 +6,13 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TypeVar
 
 import numpy as np
 
 from whisper_cli import models
-from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript
+from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript, packing
 from whisper_cli.errors import Canceled, ModelUnavailable
 from whisper_cli.hardware import cuda_available, usable_cores
 from whisper_cli.options import TranscribeOptions
@@ -130,6 +131,11 @@ class FasterWhisperEngine:
                 f"model {self.model_name} is English-only; it cannot {options.task} {language}",
                 "use a multilingual model such as base",
             )
+        from whisper_cli.batching import current
+
+        gatherer = current()
+        if gatherer and gatherer.pack and packing.packable(duration, options, multilingual):
+            return self._packed(gatherer, audio, options, on_progress, on_segment)
         common = dict(
             language=language if multilingual else "en",
             task=options.task,
@@ -214,6 +220,31 @@ class FasterWhisperEngine:
         return engine_transcript(
             self, segments, info.language, info.language_probability, duration, options.task
         )
+
+    def _packed(self, gatherer, audio, options, on_progress, on_segment) -> Transcript:
+        """A short clip decoded in one window with other jobs' clips (engines/packing.py);
+        a canceled job leaves the pack before it runs, as any gathered call does."""
+        duration = len(audio) / 16000
+        key = ("pack", id(self), packing.decoding_key(options))
+        segments = gatherer.submit(key, (audio, options), self._transcribe_packed)
+        if not options.word_timestamps:
+            segments = [replace(s, words=None) for s in segments]
+        for seg in segments:
+            if on_segment:
+                on_segment(seg)
+        if on_progress:
+            on_progress(duration, duration)
+        language = options.language or "en"
+        return engine_transcript(self, segments, language, 1.0, duration, options.task)
+
+    def _transcribe_packed(self, calls: list[tuple[np.ndarray, TranscribeOptions]]):
+        out: list[list[Segment]] = [[] for _ in calls]
+        options = replace(calls[0][1], word_timestamps=True)
+        for window in packing.pack([audio for audio, _ in calls]):
+            found = self.transcribe(window.audio, options)  # off the gatherer: decoded as is
+            for k, own in zip(window.members, packing.split(list(found.segments), window, True)):
+                out[k] = own
+        return out
 
 
 UNHEARD_MIN_SECONDS = 1.0  # speech this long after the words around it is decoded again

@@ -1,0 +1,95 @@
+"""Short clips of several jobs packed into one window (whisper_cli/engines/packing.py): each job
+gets exactly its own words, in its own time, and no word of another job."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from conftest import speech_files
+
+from whisper_cli.audio import decode
+from whisper_cli.batching import Gatherer
+from whisper_cli.engines import packing
+from whisper_cli.options import TranscribeOptions
+from whisper_cli.result import Segment, Word
+from whisper_cli.wer import normalize, wer
+
+SR = 16000
+# Deterministic decoding: accuracy is judged on the same decoding every run.
+OPTIONS = TranscribeOptions(model="tiny.en", temperature_increment_on_fallback=0, beam_size=5)
+
+
+def test_clips_are_packed_in_order_with_gaps_and_split_back_in_their_own_time():
+    clips = [np.ones(int(s * SR), np.float32) for s in (5.0, 8.0, 10.0, 9.0)]
+    windows = packing.pack(clips)
+    assert [w.members for w in windows] == [(0, 1, 2), (3,)]  # 5 + 1 + 8 + 1 + 10 = 25 s
+    assert windows[0].spans == ((0.0, 5.0), (6.0, 14.0), (15.0, 25.0))
+    assert windows[0].audio.size == 25 * SR and windows[1].spans == ((0.0, 9.0),)
+
+    def word(text: str, start: float, end: float) -> Word:
+        return Word(start, end, text, 0.9)
+
+    # One segment runs across the gap between clips 0 and 1: it is cut there.
+    across = Segment(0, 3.0, 8.0, " a b c", -0.1, 0.0, 1.0, 0.0,
+                     (word(" a", 3.0, 4.0), word(" b", 4.2, 4.8), word(" c", 6.5, 7.5)),
+                     seek=0, tokens=(1, 2, 3))  # fmt: skip
+    inside = Segment(1, 15.5, 17.0, " d", -0.1, 0.0, 1.0, 0.0, (word(" d", 15.5, 17.0),))
+    own = packing.split([across, inside], windows[0], keep_words=True)
+    assert [s.text for s in own[0]] == [" a b"] and own[0][0].tokens == ()
+    assert (own[0][0].start, own[0][0].end) == (3.0, 4.8)
+    assert [s.text for s in own[1]] == [" c"] and (own[1][0].start, own[1][0].end) == (0.5, 1.5)
+    assert [s.text for s in own[2]] == [" d"] and own[2][0].words[0].start == 0.5
+    assert [s.id for s in own[0]] == [0]
+
+
+def test_only_short_clips_with_a_known_language_and_window_options_are_packed():
+    assert packing.packable(5.0, OPTIONS, multilingual=False)
+    assert not packing.packable(20.0, OPTIONS, multilingual=False)  # fills a window alone
+    base = TranscribeOptions(model="base")
+    assert not packing.packable(5.0, base, multilingual=True)  # language to detect
+    assert packing.packable(5.0, TranscribeOptions(model="base", language="en"), True)
+    for other in ({"vad": True}, {"hallucination_silence_threshold": 2.0}, {"batch_size": 4}):
+        options = TranscribeOptions(model="tiny.en", **other)
+        assert not packing.packable(5.0, options, multilingual=False), other
+
+
+def _transcribe_side_by_side(paths, gatherer: Gatherer) -> list:
+    from whisper_cli.transcribe import transcribe_file
+
+    results: list = [None] * len(paths)
+    ready = threading.Barrier(len(paths))
+
+    def job(i: int) -> None:
+        with gatherer.member():
+            ready.wait()
+            results[i] = transcribe_file(paths[i], OPTIONS)[0]
+
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(len(paths))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    return results
+
+
+def test_jobs_packed_into_one_window_each_get_their_own_words():
+    """Four real recordings with different sentences, decoded side by side in one packed
+    window: every job's text is its own sentence (as accurate as alone, within a word), no
+    word of another sentence leaks in, and its times lie inside its own audio."""
+    from whisper_cli.transcribe import transcribe_file
+
+    chosen = speech_files("en")[:4]
+    paths = [p for p, _ in chosen]
+    gatherer = Gatherer(max_wait=30.0, pack=True)
+    packed = _transcribe_side_by_side(paths, gatherer)
+    assert gatherer.merged_calls >= 1 and gatherer.largest == 4  # all four in one pack
+    for (path, reference), t in zip(chosen, packed, strict=True):
+        alone = transcribe_file(path, OPTIONS)[0]
+        duration = decode(path).size / SR
+        assert wer(reference, t.text) <= wer(reference, alone.text) + 1 / len(reference.split())
+        others = {w for _, ref in chosen if ref != reference for w in normalize(ref)}
+        leaked = set(normalize(t.text)) - set(normalize(reference)) & others
+        assert len(leaked) <= 1, (t.text, leaked)  # a misheard word may exist elsewhere
+        assert t.segments and all(0 <= s.start <= s.end <= duration + 0.01 for s in t.segments)
+        assert t.language == "en" and t.duration == round(duration, 3)

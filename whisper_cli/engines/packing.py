@@ -1,0 +1,139 @@
+"""Short clips of several jobs in one 30 s window: encoded once, decoded once.
+
+Whisper encodes every clip as a full 30 s window, so on a 5 s clip the fixed encoder pass is
+most of the work. When a worker runs jobs side by side (whisper_cli/batching.py), jobs whose
+audio is much shorter than a window and whose decoding settings are the same are placed one
+after another in one window with GAP_SECONDS of silence between them. The window is
+transcribed once, with word timings; each word goes back to the clip its middle falls in
+(or the nearest), and each job gets exactly its own segments and words, with its own times.
+
+Only what one window can say for all its clips is packed: the language must be known
+(given, or an English-only model), and options that work across windows or on the audio
+as a whole (VAD, the hallucination guard, batched decoding) keep a job to itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from whisper_cli.options import TranscribeOptions
+from whisper_cli.result import Segment, Word
+
+SAMPLE_RATE = 16000
+MAX_CLIP_SECONDS = 12.0  # longer clips fill a window well enough alone
+WINDOW_SECONDS = 28.0  # a packed window stays clear of Whisper's 30 s edge
+GAP_SECONDS = 1.0  # silence between clips: Whisper ends a segment there
+
+
+def packable(duration: float, options: TranscribeOptions, multilingual: bool) -> bool:
+    return (
+        duration <= MAX_CLIP_SECONDS
+        and options.batch_size <= 1
+        and not options.vad
+        and options.hallucination_silence_threshold is None
+        and (options.language is not None or not multilingual)
+    )
+
+
+def decoding_key(options: TranscribeOptions) -> tuple:
+    """Jobs pack together only when these settings are the same."""
+    return (
+        options.task,
+        options.language,
+        options.beam_size,
+        options.temperatures(),
+        options.initial_prompt,
+        options.hotwords,
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    """Clips placed one after another: clip i spans spans[i] seconds of `audio`."""
+
+    members: tuple[int, ...]  # indices of the clips
+    spans: tuple[tuple[float, float], ...]
+    audio: np.ndarray
+
+
+def pack(clips: list[np.ndarray]) -> list[Window]:
+    """Clips in their order, as few windows as fit WINDOW_SECONDS, GAP_SECONDS apart."""
+    gap = np.zeros(int(GAP_SECONDS * SAMPLE_RATE), np.float32)
+    windows: list[Window] = []
+    members: list[int] = []
+
+    def close() -> None:
+        parts, spans, at = [], [], 0
+        for k, i in enumerate(members):
+            if k:
+                parts.append(gap)
+                at += gap.size
+            spans.append((at / SAMPLE_RATE, (at + clips[i].size) / SAMPLE_RATE))
+            parts.append(clips[i].astype(np.float32))
+            at += clips[i].size
+        windows.append(Window(tuple(members), tuple(spans), np.concatenate(parts)))
+
+    length = 0
+    for i, clip in enumerate(clips):
+        need = clip.size + (gap.size if members else 0)
+        if members and length + need > WINDOW_SECONDS * SAMPLE_RATE:
+            close()
+            members, length, need = [], 0, clip.size
+        members.append(i)
+        length += need
+    if members:
+        close()
+    return windows
+
+
+def _owner(t: float, spans: tuple[tuple[float, float], ...]) -> int:
+    """The clip a moment belongs to: the one it falls in, else the nearest."""
+    for k, (a, b) in enumerate(spans):
+        if a <= t <= b:
+            return k
+    return min(range(len(spans)), key=lambda k: min(abs(t - spans[k][0]), abs(t - spans[k][1])))
+
+
+def split(segments: list[Segment], window: Window, keep_words: bool) -> list[list[Segment]]:
+    """Each clip's own segments, in its own time: a segment whose words fall in two clips is
+    cut between them; times are clamped to the clip."""
+    out: list[list[Segment]] = [[] for _ in window.members]
+    for seg in segments:
+        words = seg.words or ()
+        if not words:
+            k = _owner((seg.start + seg.end) / 2, window.spans)
+            out[k].append(_shifted(seg, (), window.spans[k], whole=True, keep_words=keep_words))
+            continue
+        runs: list[tuple[int, list[Word]]] = []
+        for w in words:
+            k = _owner((w.start + w.end) / 2, window.spans)
+            if runs and runs[-1][0] == k:
+                runs[-1][1].append(w)
+            else:
+                runs.append((k, [w]))
+        for k, run in runs:
+            part = _shifted(seg, tuple(run), window.spans[k], len(runs) == 1, keep_words)
+            out[k].append(part)
+    return [[replace(s, id=i) for i, s in enumerate(segs)] for segs in out]
+
+
+def _shifted(
+    seg: Segment, words: tuple[Word, ...], span: tuple[float, float], whole: bool, keep_words: bool
+) -> Segment:
+    start, length = span[0], span[1] - span[0]
+
+    def clamp(t: float) -> float:
+        return round(min(max(t - start, 0.0), length), 3)
+
+    moved = tuple(replace(w, start=clamp(w.start), end=clamp(w.end)) for w in words)
+    return replace(
+        seg,
+        start=clamp(words[0].start if words and not whole else seg.start),
+        end=clamp(words[-1].end if words and not whole else seg.end),
+        text=seg.text if whole or not moved else "".join(w.word for w in moved),
+        tokens=seg.tokens if whole else (),  # tokens cannot be split by word
+        words=moved if keep_words else None,
+        seek=0,
+    )
