@@ -13,7 +13,7 @@ from whisper_cli.batching import Gatherer
 from whisper_cli.engines import packing
 from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Word
-from whisper_cli.wer import normalize, wer
+from whisper_cli.wer import error_counts, normalize, wer
 
 SR = 16000
 # Deterministic decoding: accuracy is judged on the same decoding every run.
@@ -93,3 +93,33 @@ def test_jobs_packed_into_one_window_each_get_their_own_words():
         assert len(leaked) <= 1, (t.text, leaked)  # a misheard word may exist elsewhere
         assert t.segments and all(0 <= s.start <= s.end <= duration + 0.01 for s in t.segments)
         assert t.language == "en" and t.duration == round(duration, 3)
+
+
+def test_every_sentence_of_every_packed_job_is_heard(tmp_path):
+    """Clips of two sentences each, packed by pairs: Whisper may end a packed window at a
+    change of voice and drop the sentences after it; the speech no segment covers is decoded
+    once more, so each job still gets every one of its sentences."""
+    from conftest import encode
+
+    recordings = {p.stem: (decode(p), ref) for p, ref in speech_files("en")}
+    pause = np.zeros(SR // 4, np.float32)
+    pairs = [
+        ("arctic_axb_a0006", "arctic_axb_a0004"),
+        ("ds_ldc93s1", "ds_ldc93s1"),
+        ("arctic_aew_a0003", "ds_ldc93s1"),
+        ("arctic_aew_a0002", "arctic_aew_a0002"),
+    ]
+    paths, sentences = [], []
+    for i, (a, b) in enumerate(pairs):
+        audio = np.concatenate([recordings[a][0], pause, recordings[b][0], pause])
+        paths.append(encode(audio, tmp_path / f"clip{i}.wav"))
+        sentences.append((recordings[a][1], recordings[b][1]))
+    for pair in (paths[:2], paths[2:]):
+        gatherer = Gatherer(max_wait=30.0, pack=True)
+        results = _transcribe_side_by_side(pair, gatherer)
+        assert gatherer.largest == 2
+        for path, t in zip(pair, results, strict=True):
+            first, second = sentences[paths.index(path)]
+            # A dropped sentence leaves 8 or more words missing; a misheard name, one or two.
+            missing = error_counts(first + " " + second, t.text).deletions
+            assert missing <= 2, (path.name, t.text)

@@ -238,9 +238,24 @@ class FasterWhisperEngine:
         return engine_transcript(self, segments, language, 1.0, duration, options.task)
 
     def _transcribe_packed(self, calls: list[tuple[np.ndarray, TranscribeOptions]]):
-        out: list[list[Segment]] = [[] for _ in calls]
+        clips = [audio for audio, _ in calls]
         options = replace(calls[0][1], word_timestamps=True)
-        for window in packing.pack([audio for audio, _ in calls]):
+        out = self._decode_packed(clips, options)
+        # Speech no segment covers (the model ended a window early): once more, packed.
+        again = [
+            (k, a, clips[k][int(a * 16000) : int(b * 16000)])
+            for k in range(len(clips))
+            for a, b in unheard_speech(clips[k], out[k])
+        ]
+        if again:
+            found = self._decode_packed([audio for _, _, audio in again], options)
+            for (k, offset, _), segments in zip(again, found, strict=True):
+                out[k] = out[k] + [packing.later(s, offset) for s in segments]
+        return [in_time_order(segments) for segments in out]
+
+    def _decode_packed(self, clips: list[np.ndarray], options: TranscribeOptions):
+        out: list[list[Segment]] = [[] for _ in clips]
+        for window in packing.pack(clips):
             found = self.transcribe(window.audio, options)  # off the gatherer: decoded as is
             for k, own in zip(window.members, packing.split(list(found.segments), window, True)):
                 out[k] = own

@@ -6,6 +6,9 @@ audio is much shorter than a window and whose decoding settings are the same are
 after another in one window with GAP_SECONDS of silence between them. The window is
 transcribed once, with word timings; each word goes back to the clip its middle falls in
 (or the nearest), and each job gets exactly its own segments and words, with its own times.
+Whisper sometimes ends a window at a change of voice (end of text before the last
+sentence); speech of a clip that no segment covers is decoded once more, those stretches
+packed together again.
 
 Only what one window can say for all its clips is packed: the language must be known
 (given, or an English-only model), and options that work across windows or on the audio
@@ -136,4 +139,15 @@ def _shifted(
         tokens=seg.tokens if whole else (),  # tokens cannot be split by word
         words=moved if keep_words else None,
         seek=0,
+    )
+
+
+def later(seg: Segment, offset: float) -> Segment:
+    """A segment of a stretch that starts `offset` seconds into its clip, in the clip's time."""
+    words = seg.words and tuple(
+        replace(w, start=round(w.start + offset, 3), end=round(w.end + offset, 3))
+        for w in seg.words
+    )
+    return replace(
+        seg, start=round(seg.start + offset, 3), end=round(seg.end + offset, 3), words=words
     )
