@@ -16,7 +16,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEECH = Path(os.environ.get("WT_TEST_SPEECH", ROOT / "tests" / "data" / "speech"))
-RESULTS = ROOT / "bench" / "results"
+# Where tables are written (bench/gpu_check.sh sends its own elsewhere).
+RESULTS = Path(os.environ.get("WT_BENCH_RESULTS", ROOT / "bench" / "results"))
 SR = 16000
 sys.path.insert(0, str(ROOT))
 

@@ -33,7 +33,9 @@ if [ "$dry" = 0 ] && { ! nvidia-smi >/dev/null 2>&1 || [ "$cuda" = 0 ]; }; then
   echo "gpu_check.sh: no usable NVIDIA GPU (nvidia-smi or CTranslate2 sees none): dry run on CPU"
   dry=1
 fi
+[ "$dry" = 1 ] && OUT=bench/results/gpu-dry-run  # never mistaken for GPU tables
 mkdir -p "$OUT"
+export WT_BENCH_RESULTS="$OUT"  # the benchmarks' own copies too: the CPU tables stay as they are
 failed=()
 
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, keep its table
