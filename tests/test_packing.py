@@ -123,3 +123,19 @@ def test_every_sentence_of_every_packed_job_is_heard(tmp_path):
             # A dropped sentence leaves 8 or more words missing; a misheard name, one or two.
             missing = error_counts(first + " " + second, t.text).deletions
             assert missing <= 2, (path.name, t.text)
+
+
+def test_a_packing_daemon_gives_each_dropped_clip_its_own_text(daemon_factory):
+    """`wt daemon --pack` end to end: clips dropped together come back each with its own
+    sentence (the daemon, its worker and the gatherer wired to pack)."""
+    d = daemon_factory("--max-batch", "4", "--pack", "--temperature-increment-on-fallback", "0")
+    chosen = speech_files("en")[:3]
+    for path, _ in chosen:
+        d.drop(path, path.name)
+    for path, reference in chosen:
+        job = d.wait_state(path.name)
+        assert job["state"] == "completed", job
+        text = (d.spool / "jobs" / job["job_id"] / "result.txt").read_text()
+        assert wer(reference, text) <= 0.4, (path.name, text)
+        others = {w for p, ref in chosen if p != path for w in normalize(ref)}
+        assert len(set(normalize(text)) - set(normalize(reference)) & others) <= 1, text
