@@ -85,14 +85,16 @@ def corpus_wer(pairs: list[tuple[str, str]]) -> float:
     return sum(word_errors(r, h) for r, h in pairs) / sum(len(normalize(r)) for r, _ in pairs)
 
 
-def run_direct(clips: list[tuple[Path, str]], model: str) -> tuple[float, list[str]]:
+def run_direct(
+    clips: list[tuple[Path, str]], model: str, language: str | None = None
+) -> tuple[float, list[str]]:
     """The sum of in-process transcriptions one by one (model loaded and warmed up once,
     not counted)."""
     from whisper_cli.engines import load_engine
     from whisper_cli.options import TranscribeOptions
     from whisper_cli.transcribe import transcribe_file
 
-    opts = TranscribeOptions(model=model, output_formats=("json",))
+    opts = TranscribeOptions(model=model, output_formats=("json",), language=language)
     load_engine(opts)
     transcribe_file(clips[0][0], opts)  # warm-up, as the daemon gets one
     t0 = time.perf_counter()
@@ -107,9 +109,10 @@ def run_daemon(
     workers: int,
     max_batch: int,
     pack: bool = False,
+    language: str | None = None,
 ) -> tuple[float, list[str]]:
     """All clips dropped at once into a warm daemon: first drop to last `completed`."""
-    extra = ["--pack"] if pack else []
+    extra = (["--pack"] if pack else []) + (["--language", language] if language else [])
     proc = start_daemon(
         spool, "--workers", str(workers), "--max-batch", str(max_batch), *extra, model=model
     )
@@ -159,6 +162,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="rounds, the ways alternating")
     ap.add_argument("--per-job", action="store_true", help="add a process-per-job row")
     ap.add_argument("--pack", action="store_true", help="add --pack rows (clips share windows)")
+    ap.add_argument("--language", help="every way decodes this language (base packs only then)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     (tmp / "clips").mkdir()
@@ -177,15 +181,17 @@ def main() -> None:
     for r in range(args.runs):
         for way, how in ways.items():
             if how is None:
-                wall, texts = run_direct(clips, args.model)
+                wall, texts = run_direct(clips, args.model, args.language)
             elif how == "per-job":
                 wall, texts = run_per_job(clips, args.model, tmp / f"per-job-{r}")
             elif isinstance(how, tuple):
                 wall, texts = run_daemon(
-                    clips, tmp / "spool", args.model, args.workers, how[1], pack=True
+                    clips, tmp / "spool", args.model, args.workers, how[1], True, args.language
                 )
             else:
-                wall, texts = run_daemon(clips, tmp / "spool", args.model, args.workers, how)
+                wall, texts = run_daemon(
+                    clips, tmp / "spool", args.model, args.workers, how, False, args.language
+                )
             walls[way].append(wall)
             wers[way].append(corpus_wer([(ref, t) for (_, ref), t in zip(clips, texts)]))
             print(f"round {r + 1}: {way}: {wall:.1f} s, WER {wers[way][-1]:.3f}", flush=True)

@@ -255,8 +255,19 @@ class FasterWhisperEngine:
 
     def _decode_packed(self, clips: list[np.ndarray], options: TranscribeOptions):
         out: list[list[Segment]] = [[] for _ in clips]
-        for window in packing.pack(clips):
-            found = self.transcribe(window.audio, options)  # off the gatherer: decoded as is
+        # The same clips pack the same way whatever order their jobs arrived in: a clip's
+        # text can depend on its neighbours, and a result must not depend on timing.
+        order = sorted(range(len(clips)), key=lambda i: packing.fingerprint(clips[i]))
+        windows = [
+            replace(w, members=tuple(order[m] for m in w.members))
+            for w in packing.pack([clips[i] for i in order])
+        ]
+        # Windows side by side, one per model replica (a batching worker on CPU has two).
+        replicas = max(1, getattr(self.model.model, "num_workers", 1))
+        with ThreadPoolExecutor(min(replicas, len(windows))) as pool:
+            # Off the gatherer (a pool thread is no member): each window decoded as is.
+            decoded = list(pool.map(lambda w: self.transcribe(w.audio, options), windows))
+        for window, found in zip(windows, decoded, strict=True):
             for k, own in zip(window.members, packing.split(list(found.segments), window, True)):
                 out[k] = own
         return out

@@ -17,6 +17,7 @@ as a whole (VAD, the hallucination guard, batched decoding) keep a job to itself
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -59,6 +60,11 @@ class Window:
     members: tuple[int, ...]  # indices of the clips
     spans: tuple[tuple[float, float], ...]
     audio: np.ndarray
+
+
+def fingerprint(clip: np.ndarray) -> tuple[int, bytes]:
+    """A stable order for clips: by length, then content."""
+    return clip.size, hashlib.blake2b(clip.tobytes(), digest_size=8).digest()
 
 
 def pack(clips: list[np.ndarray]) -> list[Window]:
