@@ -139,3 +139,53 @@ def test_a_packing_daemon_gives_each_dropped_clip_its_own_text(daemon_factory):
         assert wer(reference, text) <= 0.4, (path.name, text)
         others = {w for p, ref in chosen if p != path for w in normalize(ref)}
         assert len(set(normalize(text)) - set(normalize(reference)) & others) <= 1, text
+
+
+def test_clips_that_repeat_each_other_in_one_pack_each_keep_all_their_words(tmp_path):
+    """Six clips, some saying what another says, all in one pack: Whisper jumps over speech
+    it has just heard in the same window, and word timings then drift across the gaps. Every
+    clip still gets every sentence it says (the model's timestamps pin a segment to its clip;
+    speech left unheard is decoded again, at last alone) and no sentence it does not say."""
+    from conftest import encode
+
+    recordings = {p.stem: (decode(p), ref) for p, ref in speech_files("en")}
+    pause = np.zeros(SR // 4, np.float32)
+    a, b, c, d = "arctic_aew_a0001", "arctic_axb_a0004", "ds_ldc93s1", "arctic_aew_a0003"
+    plans = [(a, b), (a,), (b, a), (c, c), (d,), (c, d)]
+    paths = []
+    for i, plan in enumerate(plans):
+        audio = np.concatenate([part for name in plan for part in (recordings[name][0], pause)])
+        paths.append(encode(audio, tmp_path / f"clip{i}.wav"))
+    gatherer = Gatherer(max_wait=30.0, pack=True)
+    results = _transcribe_side_by_side(paths, gatherer)
+    assert gatherer.largest == len(plans)  # all in one pack
+    for plan, t in zip(plans, results, strict=True):
+        reference = " ".join(recordings[name][1] for name in plan)
+        counts = error_counts(reference, t.text)
+        # A sentence lost or taken from a neighbour is 6 words or more; a misheard name, 1-2.
+        assert counts.deletions <= 2 and counts.insertions <= 2, (plan, t.text)
+
+
+def test_a_segment_stays_in_the_clip_whose_time_the_model_gave_it():
+    """Word timings can drift across a gap (seen when the model skipped a clip: a word of
+    one job aligned into the next job's audio); the model's own timestamps say where it heard
+    the segment, and its words are kept inside that clip. A segment the model itself ran
+    across two clips is left to be split by word timings."""
+    from whisper_cli.engines.packed import pin
+
+    spans = [(0.0, 4.0), (5.0, 9.0)]
+    drifted = {
+        "start": 3.2,
+        "end": 7.0,
+        "words": [{"start": 3.2, "end": 4.6}, {"start": 4.6, "end": 7.0}],
+    }
+    pin(drifted, (5.1, 7.2), spans)  # heard in clip 1
+    assert [(w["start"], w["end"]) for w in drifted["words"]] == [(5.0, 5.0), (5.0, 7.0)]
+    assert (drifted["start"], drifted["end"]) == (5.0, 7.0)
+    across = {
+        "start": 2.0,
+        "end": 7.0,
+        "words": [{"start": 2.0, "end": 3.5}, {"start": 6, "end": 7}],
+    }
+    pin(across, (2.0, 7.0), spans)  # heard across both: untouched
+    assert across["words"][0] == {"start": 2.0, "end": 3.5} and across["start"] == 2.0

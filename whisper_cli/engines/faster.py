@@ -241,35 +241,76 @@ class FasterWhisperEngine:
         clips = [audio for audio, _ in calls]
         options = replace(calls[0][1], word_timestamps=True)
         out = self._decode_packed(clips, options)
-        # Speech no segment covers (the model ended a window early): once more, packed.
-        again = [
-            (k, a, clips[k][int(a * 16000) : int(b * 16000)])
-            for k in range(len(clips))
-            for a, b in unheard_speech(clips[k], out[k])
-        ]
-        if again:
-            found = self._decode_packed([audio for _, _, audio in again], options)
+        # Speech no segment covers (the model jumped over a clip or stopped before the last
+        # one; most often a clip that repeats another in the window) is decoded again: first
+        # packed, then whatever is still unheard each stretch in a window of its own.
+        for per_window in (0, 1):
+            again = [
+                (k, a, clips[k][int(a * packing.SAMPLE_RATE) : int(b * packing.SAMPLE_RATE)])
+                for k in range(len(clips))
+                for a, b in unheard_speech(clips[k], out[k])
+            ]
+            if not again:
+                break
+            found = self._decode_packed([audio for _, _, audio in again], options, per_window)
             for (k, offset, _), segments in zip(again, found, strict=True):
-                out[k] = out[k] + [packing.later(s, offset) for s in segments]
-        return [in_time_order(segments) for segments in out]
+                out[k] = in_time_order(out[k] + [packing.later(s, offset) for s in segments])
+        return out
 
-    def _decode_packed(self, clips: list[np.ndarray], options: TranscribeOptions):
+    def _decode_packed(
+        self, clips: list[np.ndarray], options: TranscribeOptions, per_window: int = 0
+    ):
         out: list[list[Segment]] = [[] for _ in clips]
         # The same clips pack the same way whatever order their jobs arrived in: a clip's
         # text can depend on its neighbours, and a result must not depend on timing.
         order = sorted(range(len(clips)), key=lambda i: packing.fingerprint(clips[i]))
         windows = [
             replace(w, members=tuple(order[m] for m in w.members))
-            for w in packing.pack([clips[i] for i in order])
+            for w in packing.pack([clips[i] for i in order], per_window)
         ]
-        # Windows side by side, one per model replica (a batching worker on CPU has two).
+        # The windows decoded in batched calls, one per model replica, side by side (a
+        # batching worker on CPU has two one-thread replicas); off the gatherer: a pool
+        # thread is no member, its calls go straight to the model.
         replicas = max(1, getattr(self.model.model, "num_workers", 1))
-        with ThreadPoolExecutor(min(replicas, len(windows))) as pool:
-            # Off the gatherer (a pool thread is no member): each window decoded as is.
-            decoded = list(pool.map(lambda w: self.transcribe(w.audio, options), windows))
+        size = -(-len(windows) // min(replicas, len(windows)))
+        batches = [windows[i : i + size] for i in range(0, len(windows), size)]
+        with ThreadPoolExecutor(len(batches)) as pool:
+            decoded = [
+                found
+                for founds in pool.map(lambda b: self._decode_windows(b, options), batches)
+                for found in founds
+            ]
         for window, found in zip(windows, decoded, strict=True):
-            for k, own in zip(window.members, packing.split(list(found.segments), window, True)):
+            for k, own in zip(window.members, packing.split(found, window, True)):
                 out[k] = own
+        return out
+
+    def _decode_windows(
+        self, windows: list[packing.Window], options: TranscribeOptions
+    ) -> list[list[Segment]]:
+        """Packed windows in one batched call (engines/packed.py); each window's segments
+        in its own time."""
+        from whisper_cli.engines.packed import PackedWindowPipeline, clip_timestamps, strip_of
+
+        found, _ = PackedWindowPipeline(self.model, windows).transcribe(
+            strip_of(windows),
+            language=options.language or "en",
+            task=options.task,
+            beam_size=options.beam_size,
+            best_of=options.beam_size,
+            initial_prompt=options.initial_prompt,
+            hotwords=options.hotwords or None,
+            temperature=options.temperature,
+            clip_timestamps=clip_timestamps(windows),
+            without_timestamps=False,
+            word_timestamps=True,
+            batch_size=len(windows),
+        )
+        stride = packing.WINDOW_STRIDE_SECONDS
+        out: list[list[Segment]] = [[] for _ in windows]
+        for seg in found:
+            j = min(int(float(seg.start) // stride), len(windows) - 1)
+            out[j].append(packing.later(_segment(seg, len(out[j]), True), -j * stride))
         return out
 
 

@@ -3,12 +3,13 @@
 Whisper encodes every clip as a full 30 s window, so on a 5 s clip the fixed encoder pass is
 most of the work. When a worker runs jobs side by side (whisper_cli/batching.py), jobs whose
 audio is much shorter than a window and whose decoding settings are the same are placed one
-after another in one window with GAP_SECONDS of silence between them. The window is
-transcribed once, with word timings; each word goes back to the clip its middle falls in
-(or the nearest), and each job gets exactly its own segments and words, with its own times.
-Whisper sometimes ends a window at a change of voice (end of text before the last
-sentence); speech of a clip that no segment covers is decoded once more, those stretches
-packed together again.
+after another in one window with GAP_SECONDS of silence between them. The windows of a pack
+are decoded side by side in batched calls, with timestamps and word timings
+(engines/packed.py, which keeps each segment in the clip the model heard it in); each word
+goes back to the clip it overlaps most (or the nearest), and each job gets exactly its own
+segments and words, with its own times. Whisper sometimes jumps over a clip or stops before
+the last one (most often a clip that repeats one it has just heard): speech of a clip that
+no segment covers is decoded again, packed, then still unheard stretches each alone.
 
 Only what one window can say for all its clips is packed: the language must be known
 (given, or an English-only model), and options that work across windows or on the audio
@@ -29,6 +30,7 @@ SAMPLE_RATE = 16000
 MAX_CLIP_SECONDS = 12.0  # longer clips fill a window well enough alone
 WINDOW_SECONDS = 28.0  # a packed window stays clear of Whisper's 30 s edge
 GAP_SECONDS = 1.0  # silence between clips: Whisper ends a segment there
+WINDOW_STRIDE_SECONDS = 30.0  # windows decoded together sit this far apart in one strip
 
 
 def packable(duration: float, options: TranscribeOptions, multilingual: bool) -> bool:
@@ -67,8 +69,9 @@ def fingerprint(clip: np.ndarray) -> tuple[int, bytes]:
     return clip.size, hashlib.blake2b(clip.tobytes(), digest_size=8).digest()
 
 
-def pack(clips: list[np.ndarray]) -> list[Window]:
-    """Clips in their order, as few windows as fit WINDOW_SECONDS, GAP_SECONDS apart."""
+def pack(clips: list[np.ndarray], per_window: int = 0) -> list[Window]:
+    """Clips in their order, as few windows as fit WINDOW_SECONDS, GAP_SECONDS apart, and
+    at most `per_window` clips in a window when given."""
     gap = np.zeros(int(GAP_SECONDS * SAMPLE_RATE), np.float32)
     windows: list[Window] = []
     members: list[int] = []
@@ -87,7 +90,7 @@ def pack(clips: list[np.ndarray]) -> list[Window]:
     length = 0
     for i, clip in enumerate(clips):
         need = clip.size + (gap.size if members else 0)
-        if members and length + need > WINDOW_SECONDS * SAMPLE_RATE:
+        if members and (length + need > WINDOW_SECONDS * SAMPLE_RATE or len(members) == per_window):
             close()
             members, length, need = [], 0, clip.size
         members.append(i)
@@ -97,11 +100,14 @@ def pack(clips: list[np.ndarray]) -> list[Window]:
     return windows
 
 
-def _owner(t: float, spans: tuple[tuple[float, float], ...]) -> int:
-    """The clip a moment belongs to: the one it falls in, else the nearest."""
-    for k, (a, b) in enumerate(spans):
-        if a <= t <= b:
-            return k
+def _owner(start: float, end: float, spans: tuple[tuple[float, float], ...]) -> int:
+    """The clip a stretch of the window belongs to: the one it overlaps most (a word's
+    start often reaches back into the silence before it), else the nearest."""
+    overlaps = [min(end, b) - max(start, a) for a, b in spans]
+    best = max(range(len(spans)), key=lambda k: overlaps[k])
+    if overlaps[best] > 0:
+        return best
+    t = (start + end) / 2
     return min(range(len(spans)), key=lambda k: min(abs(t - spans[k][0]), abs(t - spans[k][1])))
 
 
@@ -112,12 +118,12 @@ def split(segments: list[Segment], window: Window, keep_words: bool) -> list[lis
     for seg in segments:
         words = seg.words or ()
         if not words:
-            k = _owner((seg.start + seg.end) / 2, window.spans)
+            k = _owner(seg.start, seg.end, window.spans)
             out[k].append(_shifted(seg, (), window.spans[k], whole=True, keep_words=keep_words))
             continue
         runs: list[tuple[int, list[Word]]] = []
         for w in words:
-            k = _owner((w.start + w.end) / 2, window.spans)
+            k = _owner(w.start, w.end, window.spans)
             if runs and runs[-1][0] == k:
                 runs[-1][1].append(w)
             else:
