@@ -79,6 +79,36 @@ def split_window(window: dict[str, Any], tokenizer: Tokenizer) -> list[dict[str,
     return segments
 
 
+def segment_record(
+    text: str, output: dict[str, Any], tokens: list[int], start: float, end: float
+) -> dict[str, Any]:
+    """A segment as faster-whisper's batched pipeline keeps it, before word timings."""
+    return {
+        "text": text,
+        "avg_logprob": output["avg_logprob"],
+        "no_speech_prob": output["no_speech_prob"],
+        "tokens": tokens,
+        "start": start,
+        "end": end,
+        "compression_ratio": get_compression_ratio(text),
+    }
+
+
+def align_words(
+    pipeline: BatchedInferencePipeline, windows, tokenizer, encoder_output, sizes, options
+):
+    """Word timings for the segments of a batch of windows, in place."""
+    pipeline.last_speech_timestamp = pipeline.model.add_word_timestamps(
+        windows,
+        tokenizer,
+        encoder_output,
+        sizes,
+        options.prepend_punctuations,
+        options.append_punctuations,
+        pipeline.last_speech_timestamp,
+    )
+
+
 class WholeWindowPipeline(BatchedInferencePipeline):
     """faster-whisper's batched pipeline, each window decoded to its end (see the module).
     Call transcribe with without_timestamps=True and word_timestamps=True."""
@@ -92,27 +122,10 @@ class WholeWindowPipeline(BatchedInferencePipeline):
         for chunk, output in zip(chunks_metadata, outputs, strict=True):
             sizes.append(int(ceil(chunk["duration"]) * fps))
             text = tokenizer.decode(output["tokens"])
-            windows.append(
-                [
-                    {
-                        "text": text,
-                        "avg_logprob": output["avg_logprob"],
-                        "no_speech_prob": output["no_speech_prob"],
-                        "tokens": output["tokens"],
-                        "start": chunk["offset"],
-                        "end": chunk["offset"] + chunk["duration"],
-                        "compression_ratio": get_compression_ratio(text),
-                        "seek": int(chunk["offset"] * fps),
-                    }
-                ]
+            start = chunk["offset"]
+            record = segment_record(
+                text, output, output["tokens"], start, start + chunk["duration"]
             )
-        self.last_speech_timestamp = self.model.add_word_timestamps(
-            windows,
-            tokenizer,
-            encoder_output,
-            sizes,
-            options.prepend_punctuations,
-            options.append_punctuations,
-            self.last_speech_timestamp,
-        )
+            windows.append([{**record, "seek": int(start * fps)}])
+        align_words(self, windows, tokenizer, encoder_output, sizes, options)
         return [split_window(window[0], tokenizer) for window in windows]

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from faster_whisper import BatchedInferencePipeline
 from faster_whisper.tokenizer import Tokenizer
-from faster_whisper.transcribe import get_compression_ratio
 
+from whisper_cli.engines.batched import align_words, segment_record
 from whisper_cli.engines.packing import SAMPLE_RATE, WINDOW_STRIDE_SECONDS, Window
 
 SHARED_SECONDS = 0.3  # a segment over two clips by this much in each was heard across both
@@ -89,34 +89,25 @@ class PackedWindowPipeline(BatchedInferencePipeline):
                 segment_duration=chunk["duration"],
                 seek=0,
             )
+            seek = int(chunk["offset"] * fps)
             found.append(
                 [
                     {
-                        "text": tokenizer.decode(piece["tokens"]),
-                        "avg_logprob": output["avg_logprob"],
-                        "no_speech_prob": output["no_speech_prob"],
-                        "tokens": piece["tokens"],
-                        "start": piece["start"],
-                        "end": piece["end"],
-                        "compression_ratio": get_compression_ratio(
-                            tokenizer.decode(piece["tokens"])
+                        **segment_record(
+                            tokenizer.decode(piece["tokens"]),
+                            output,
+                            piece["tokens"],
+                            piece["start"],
+                            piece["end"],
                         ),
-                        "seek": int(chunk["offset"] * fps),
+                        "seek": seek,
                     }
                     for piece in pieces
                 ]
             )
             # The model's timestamps, before word timings move the segment's ends.
             heard.append([(piece["start"], piece["end"]) for piece in pieces])
-        self.last_speech_timestamp = self.model.add_word_timestamps(
-            found,
-            tokenizer,
-            encoder_output,
-            sizes,
-            options.prepend_punctuations,
-            options.append_punctuations,
-            self.last_speech_timestamp,
-        )
+        align_words(self, found, tokenizer, encoder_output, sizes, options)
         for chunk, segments, times in zip(chunks_metadata, found, heard, strict=True):
             j = round(chunk["offset"] / WINDOW_STRIDE_SECONDS)
             offset = j * WINDOW_STRIDE_SECONDS
