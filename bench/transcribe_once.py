@@ -60,6 +60,7 @@ def main() -> None:
         result = transcribe(src, model, path, beam, 2, not args.no_fallback, not args.no_condition)
         print(json.dumps(result))
         return
+    timings: dict[str, float] = {}  # wt's own: seconds in the diarization steps
     t0 = time.perf_counter()
     if engine.startswith("bare-"):
         from faster_whisper import BatchedInferencePipeline, WhisperModel
@@ -107,7 +108,7 @@ def main() -> None:
             load_encoder().embed([np.zeros(16000, np.float32)])
             load_segmenter()(np.zeros(16000, np.float32), 16000)
         t1 = time.perf_counter()
-        t, _, _ = transcribe_file(Path(path), opts)
+        t, _, _ = transcribe_file(Path(path), opts, timings=timings)
         text, duration = t.text, t.duration
     t2 = time.perf_counter()
     print(
@@ -117,6 +118,7 @@ def main() -> None:
                 "transcribe_s": t2 - t1,
                 "duration": duration,
                 "rss_mb": peak_rss_mb(),
+                "diarize_s": timings.get("diarize", 0.0),
                 "text": text,
             }
         )
