@@ -105,7 +105,8 @@ def daemon(
         typer.Option(
             "--pack/--no-pack",
             help="With --max-batch: short clips (12 s or less, language known) of jobs side "
-            "by side share one 30 s window, encoded and decoded once.",
+            "by side share 30 s windows, encoded and decoded once (for a spool of short "
+            "clips on CPU: --pack --max-batch 24).",
         ),
     ] = False,
     model_ttl: Annotated[
