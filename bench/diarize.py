@@ -13,7 +13,8 @@ Scored with pyannote.metrics' DiarizationErrorRate, overlapped speech scored, wi
 0.25 s on each side of every reference boundary (NIST's classic setting) and without.
 Time: diarization alone, and as a share of transcribing the same file with base (wt's
 defaults). --hour: a one-hour recording (the recordings repeated) transcribed with base with
-and without --diarize, in fresh processes: time and peak memory of both.
+and without --diarize, in fresh processes, --hour-runs rounds alternating (medians): time and
+peak memory of both.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, run_json, table, worktree, write_wav
+from common import ROOT, median, run_json, table, worktree, write_wav
 
 ONCE = str(ROOT / "bench" / "diarize_once.py")
 TRANSCRIBE_ONCE = str(ROOT / "bench" / "transcribe_once.py")
@@ -84,6 +85,7 @@ def main() -> None:
     ap.add_argument("--senko-python", default=sys.executable)
     ap.add_argument("--model", default="base")
     ap.add_argument("--hour", action="store_true")
+    ap.add_argument("--hour-runs", type=int, default=3, help="rounds of the hour, alternating")
     args = ap.parse_args()
     files = sorted(w for d in args.dirs for w in d.glob("*.wav") if w.with_suffix(".rttm").exists())
     if not files:
@@ -147,16 +149,27 @@ def main() -> None:
     )
     if args.hour:
         path = one_hour(files, Path(tempfile.mkdtemp()) / "hour.wav")
-        runs = {}
-        for way in ("plain", "diarize"):
-            extra = ["--batch", "0"] + (["--diarize"] if way == "diarize" else [])
-            cmd = [sys.executable, TRANSCRIBE_ONCE, "wt-faster", args.model, "int8", str(path)]
-            runs[way] = run_json(cmd + extra)
-        plain, diarized = runs["plain"], runs["diarize"]
+        runs: dict[str, list[dict]] = {"plain": [], "diarize": []}
+        for r in range(args.hour_runs):  # the two ways alternate; medians of each
+            for way in ("plain", "diarize") if r % 2 == 0 else ("diarize", "plain"):
+                extra = ["--batch", "0"] + (["--diarize"] if way == "diarize" else [])
+                cmd = [sys.executable, TRANSCRIBE_ONCE, "wt-faster", args.model, "int8", str(path)]
+                runs[way].append(run_json(cmd + extra))
+                print(
+                    f"  hour {r + 1} {way}: {runs[way][-1]['transcribe_s']:.0f} s", file=sys.stderr
+                )
+        plain, diarized = (
+            {
+                key: median([run[key] for run in runs[way]])
+                for key in ("transcribe_s", "rss_mb", "diarize_s")
+            }
+            for way in ("plain", "diarize")
+        )
         extra_s = diarized["transcribe_s"] - plain["transcribe_s"]
         steps_s = diarized["diarize_s"]
         table(
-            f"One hour ({len(files)} recordings repeated), {args.model}, wt defaults",
+            f"One hour ({len(files)} recordings repeated), {args.model}, wt defaults, "
+            f"medians of {args.hour_runs} rounds",
             ["", "wall s", "peak MB"],
             [
                 ["transcription", f"{plain['transcribe_s']:.0f}", f"{plain['rss_mb']:.0f}"],
@@ -172,10 +185,10 @@ def main() -> None:
                     "",
                 ],
             ],
-            "Fresh process each; models loaded before the clock starts; peak memory is the "
-            "process's VmHWM. The cost is the difference of the two runs' wall times; the "
-            "steps are timed inside the diarized run (segmentation, embeddings, clustering, "
-            "speakers on words); the rest is the decoding slowed beside them.",
+            "Fresh process each, the ways alternating; models loaded before the clock starts; "
+            "peak memory is the process's VmHWM. The cost is the difference of the two ways' "
+            "median wall times; the steps are timed inside the diarized runs (segmentation, "
+            "embeddings, clustering, speakers on words).",
             name="diarize-hour",
         )
 
