@@ -20,12 +20,22 @@ SR = 16000
 OPTIONS = TranscribeOptions(model="tiny.en", temperature_increment_on_fallback=0, beam_size=5)
 
 
+def test_clips_fill_as_few_windows_as_fit():
+    clips = [np.ones(int(s * SR), np.float32) for s in (11.0, 18.0, 9.0, 9.0)]
+    # In arrival order three windows (11 | 18 + 9 | 9); longest first, two: 18 + 9, 11 + 9.
+    windows = packing.pack(clips)
+    assert [w.members for w in windows] == [(1, 2), (0, 3)]
+    assert windows[0].spans == ((0.0, 18.0), (19.0, 28.0))
+    assert [w.members for w in packing.pack(clips, per_window=1)] == [(1,), (0,), (2,), (3,)]
+
+
 def test_clips_are_packed_in_order_with_gaps_and_split_back_in_their_own_time():
     clips = [np.ones(int(s * SR), np.float32) for s in (5.0, 8.0, 10.0, 9.0)]
-    windows = packing.pack(clips)
-    assert [w.members for w in windows] == [(0, 1, 2), (3,)]  # 5 + 1 + 8 + 1 + 10 = 25 s
+    windows = packing.pack(clips[:3])
+    assert [w.members for w in windows] == [(0, 1, 2)]  # 5 + 1 + 8 + 1 + 10 = 25 s
     assert windows[0].spans == ((0.0, 5.0), (6.0, 14.0), (15.0, 25.0))
-    assert windows[0].audio.size == 25 * SR and windows[1].spans == ((0.0, 9.0),)
+    assert windows[0].audio.size == 25 * SR
+    assert [w.members for w in packing.pack(clips)] == [(0, 2, 3), (1,)]
 
     def word(text: str, start: float, end: float) -> Word:
         return Word(start, end, text, 0.9)
