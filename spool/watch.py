@@ -61,12 +61,33 @@ def filesystem_sends_events(path: Path) -> bool:
     return fstype not in NO_EVENT_FILESYSTEMS
 
 
+def no_move_pairing_delay() -> None:
+    """watchdog holds each IN_MOVED_FROM up to 0.5 s to pair it with its IN_MOVED_TO, and its
+    queue reader sleeps out those 0.5 s even when the pair has arrived, holding back every
+    event behind it: measured, 41 drops renamed in at once were taken in by two rounds 0.5 s
+    apart. The pickup does not need pairs (an unpaired IN_MOVED_TO comes as a create with no
+    open behind it, which CREATE_GRACE tells from a file written in place), so the delay is
+    set to nothing. The class moved between watchdog versions; either is handled."""
+    try:
+        from watchdog.observers.inotify_move_event_grouper import (
+            InotifyMoveEventGrouper as Grouper,
+        )
+    except ImportError:  # watchdog < 7
+        try:
+            from watchdog.observers.inotify_buffer import InotifyBuffer as Grouper
+        except ImportError:  # not Linux
+            return
+    Grouper.delay = 0.0
+
+
 class InboxWatch:
     """The daemon's pickup: part of Daemon (spool/daemon.py), whose state it uses."""
 
     def _start_observer(self) -> None:
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
+
+        no_move_pairing_delay()
 
         events = self.events
         inbox = os.fsencode(self.layout.inbox)

@@ -37,6 +37,14 @@ import numpy as np
 from whisper_cli.errors import Canceled
 
 MAX_WAIT = 0.2  # seconds a decoding call waits for members busy elsewhere (audio, writing)
+# Packing: a pack is most of a job's work, and a clip left out waits a whole pack for the
+# next one. The daemon hands a worker a burst of jobs one claim at a time (about 10 ms
+# each), so a pack waits while members keep joining, up to this long.
+PACK_MAX_WAIT = 1.0
+SETTLE = 0.05  # seconds without a new member before the calls of all members run
+# Packing: the daemon takes a burst of drops in by rounds (measured: 70 ms between the
+# first two jobs of 41 and the rest), so a pack settles longer; a lone clip waits this much.
+PACK_SETTLE = 0.25
 STOP_POLL = 0.05  # seconds between a waiting member's looks at its cancel
 # --max-batch 0: jobs a worker runs side by side, by device (bench/spool_throughput.py).
 MAX_BATCH_CPU = 8
@@ -60,11 +68,13 @@ class _Call:
 class Gatherer:
     """Collects the model calls of member threads and runs them together on its own thread."""
 
-    def __init__(self, max_wait: float = MAX_WAIT, pack: bool = False) -> None:
-        self.max_wait = max_wait
+    def __init__(self, max_wait: float | None = None, pack: bool = False) -> None:
+        self.max_wait = max_wait if max_wait is not None else PACK_MAX_WAIT if pack else MAX_WAIT
+        self.settle = PACK_SETTLE if pack else SETTLE
         self.pack = pack  # short clips of members share one window (engines/packing.py)
         self._cond = threading.Condition()
         self._members = 0
+        self._joined = 0.0  # when the last member joined (time.monotonic)
         self._pending: list[_Call] = []
         self._runner: threading.Thread | None = None
         self.merged_calls = 0  # batched calls of more than one member (for tests)
@@ -77,6 +87,7 @@ class Gatherer:
         cancel, looked at while it waits for a batch."""
         with self._cond:
             self._members += 1
+            self._joined = time.monotonic()
         _local.gatherer, _local.should_stop = self, should_stop
         try:
             yield
@@ -108,8 +119,10 @@ class Gatherer:
         return call.result
 
     def _run(self) -> None:
-        """Runs the pending calls whenever every member waits or the oldest has waited
-        max_wait; ends when nothing is pending and no member is left."""
+        """Runs the pending calls once every member waits and none has joined for `settle`
+        (a member that just joined is usually the first of several: jobs arrive in bursts),
+        or once the oldest has waited max_wait; ends when nothing is pending and no member
+        is left."""
         with self._cond:
             while True:
                 if not self._pending:
@@ -118,10 +131,16 @@ class Gatherer:
                         return
                     self._cond.wait(self.max_wait)
                     continue
-                waited = time.monotonic() - self._pending[0].since
-                if len(self._pending) < self._members and waited < self.max_wait:
-                    self._cond.wait(self.max_wait - waited)
-                    continue
+                now = time.monotonic()
+                waited = now - self._pending[0].since
+                if waited < self.max_wait:
+                    if len(self._pending) < self._members:
+                        self._cond.wait(self.max_wait - waited)
+                        continue
+                    settling = self.settle - (now - self._joined)
+                    if settling > 0:
+                        self._cond.wait(min(settling, self.max_wait - waited))
+                        continue
                 batch, self._pending = self._pending, []
                 self._cond.release()
                 try:
