@@ -37,14 +37,12 @@ import numpy as np
 from whisper_cli.errors import Canceled
 
 MAX_WAIT = 0.2  # seconds a decoding call waits for members busy elsewhere (audio, writing)
-# Packing: a pack is most of a job's work, and a clip left out waits a whole pack for the
-# next one. The daemon hands a worker a burst of jobs one claim at a time (about 10 ms
-# each), so a pack waits while members keep joining, up to this long.
+# Packing: a pack waits while members keep joining (a burst of drops), up to this long.
 PACK_MAX_WAIT = 1.0
 SETTLE = 0.05  # seconds without a new member before the calls of all members run
-# Packing: the daemon takes a burst of drops in by rounds (measured: 70 ms between the
-# first two jobs of 41 and the rest), so a pack settles longer; a lone clip waits this much.
-PACK_SETTLE = 0.25
+# Packing: a pack settles longer, as one left out costs a pack of its own; a lone clip waits
+# this much. The daemon hands a burst of 41 drops to a worker 5-30 ms apart.
+PACK_SETTLE = 0.1
 STOP_POLL = 0.05  # seconds between a waiting member's looks at its cancel
 # --max-batch 0: jobs a worker runs side by side, by device (bench/spool_throughput.py).
 MAX_BATCH_CPU = 8

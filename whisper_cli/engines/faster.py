@@ -244,7 +244,10 @@ class FasterWhisperEngine:
         words = any(o.needs_word_timings for _, o in calls)
         options = replace(calls[0][1], word_timestamps=words)
         out = self._decode_packed(clips, options)
-        phrases = [speech_phrases(clip) for clip in clips]
+        # VAD only where segments leave a stretch long enough to count (most clips: none).
+        phrases = [
+            speech_phrases(clip) if uncovered(clip, out[k]) else [] for k, clip in enumerate(clips)
+        ]
 
         def unheard(k: int, segments: list[Segment]) -> float:
             return sum(b - a for a, b in unheard_speech(clips[k], segments, phrases[k]))
@@ -342,6 +345,17 @@ def speech_phrases(audio: np.ndarray) -> list[tuple[float, float]]:
 
     regions = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=300))
     return [(r["start"] / 16000, r["end"] / 16000) for r in regions]
+
+
+def uncovered(audio: np.ndarray, segments: list[Segment]) -> bool:
+    """Whether segments leave UNHEARD_MIN_SECONDS or more of the audio uncovered anywhere:
+    only then can unheard_speech find anything, so only then is VAD worth running."""
+    at = 0.0
+    for s in sorted(segments, key=lambda s: s.start):
+        if s.start - at >= UNHEARD_MIN_SECONDS:
+            return True
+        at = max(at, s.end)
+    return audio.size / 16000 - at >= UNHEARD_MIN_SECONDS
 
 
 def unheard_speech(
