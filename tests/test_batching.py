@@ -154,6 +154,29 @@ def _until(condition, timeout: float = 30) -> None:
         time.sleep(0.01)
 
 
+def test_a_member_that_joins_while_the_others_wait_shares_their_call():
+    """Jobs arrive in bursts, one claim at a time: a call does not run the moment every
+    member so far waits, but once no member has joined for `settle` seconds, so a job that
+    joins just after the first one's call is pending decodes with it (without the settle
+    rule, the first call runs alone before the second job joins)."""
+    model = CountingModel()
+    proxy = BatchingWhisper(model, sot_token=1)
+    gatherer = Gatherer(max_wait=60.0, settle=5.0)
+
+    def first() -> None:
+        with gatherer.member():
+            proxy.generate(_features(), [[1, 2, 100]], beam_size=5)
+
+    def second() -> None:
+        while not gatherer._pending and not model.calls:  # the first call is waiting
+            time.sleep(0.001)
+        with gatherer.member():
+            proxy.generate(_features(), [[1, 2, 101]], beam_size=5)
+
+    _on_threads(lambda f: f(), [first, second])
+    assert model.calls == [2]
+
+
 def test_a_canceled_member_stops_waiting_at_once_and_its_batch_mates_go_on():
     """Cancel never waits for a batch: a canceled job's call that has not run is dropped, and a
     canceled job whose call is running stops waiting for it; the others get their rows."""

@@ -199,3 +199,41 @@ def test_a_segment_stays_in_the_clip_whose_time_the_model_gave_it():
     }
     pin(across, (2.0, 7.0), spans)  # heard across both: untouched
     assert across["words"][0] == {"start": 2.0, "end": 3.5} and across["start"] == 2.0
+
+
+def test_speech_is_looked_for_only_where_segments_leave_a_second_uncovered():
+    from whisper_cli.engines.faster import uncovered
+
+    clip = np.zeros(6 * SR, np.float32)
+
+    def seg(start: float, end: float) -> Segment:
+        return Segment(0, start, end, " x", -0.1, 0.0, 1.0, 0.0)
+
+    assert not uncovered(clip, [seg(0.4, 2.5), seg(2.9, 5.5)])  # gaps under 1 s everywhere
+    assert uncovered(clip, [seg(0.4, 2.5), seg(3.6, 5.5)])  # 1.1 s in the middle
+    assert uncovered(clip, [seg(0.4, 4.9)])  # the last 1.1 s
+    assert uncovered(clip, [])
+
+
+def test_a_pack_computes_word_timings_only_when_one_of_its_jobs_needs_them():
+    """Word timings cost about a tenth of a pack's time: a pack computes them only when one
+    of its jobs needs them, and then the words lie inside each job's own audio (a job that
+    did not ask has them dropped afterwards, as outside a pack)."""
+    import dataclasses
+
+    from whisper_cli.engines import load_engine
+
+    chosen = speech_files("en")[:3]
+    clips = [decode(p) for p, _ in chosen]
+    engine = load_engine(OPTIONS)
+    with_words = dataclasses.replace(OPTIONS, word_timestamps=True)
+    for asks in ((False, False, False), (False, True, False)):
+        calls = [(c, with_words if a else OPTIONS) for c, a in zip(clips, asks, strict=True)]
+        out = engine._transcribe_packed(calls)
+        for clip, segments, (_, reference) in zip(clips, out, chosen, strict=True):
+            assert wer(reference, " ".join(s.text for s in segments)) <= 0.3, segments
+            words = [w for s in segments for w in (s.words or ())]
+            if any(asks):
+                assert words and all(0 <= w.start <= w.end <= clip.size / SR for w in words)
+            else:
+                assert not words

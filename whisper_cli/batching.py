@@ -66,9 +66,11 @@ class _Call:
 class Gatherer:
     """Collects the model calls of member threads and runs them together on its own thread."""
 
-    def __init__(self, max_wait: float | None = None, pack: bool = False) -> None:
+    def __init__(
+        self, max_wait: float | None = None, pack: bool = False, settle: float | None = None
+    ) -> None:
         self.max_wait = max_wait if max_wait is not None else PACK_MAX_WAIT if pack else MAX_WAIT
-        self.settle = PACK_SETTLE if pack else SETTLE
+        self.settle = settle if settle is not None else PACK_SETTLE if pack else SETTLE
         self.pack = pack  # short clips of members share one window (engines/packing.py)
         self._cond = threading.Condition()
         self._members = 0

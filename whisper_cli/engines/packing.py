@@ -72,8 +72,8 @@ def fingerprint(clip: np.ndarray) -> tuple[int, bytes]:
 def pack(clips: list[np.ndarray], per_window: int = 0) -> list[Window]:
     """The clips in as few windows of WINDOW_SECONDS as first-fit decreasing finds,
     GAP_SECONDS apart, at most `per_window` clips in a window when given. Every encoder pass
-    is a whole 30 s window whatever it holds, so a window saved is a pass saved: on 31 clips
-    of a read chapter, 10 windows against 12 when clips fill windows in arrival order."""
+    is a whole 30 s window whatever it holds, so a window saved is a pass saved: 31 clips of
+    a read chapter take 10 windows this way, 12 filled in arrival order."""
     gap = int(GAP_SECONDS * SAMPLE_RATE)
     limit = int(WINDOW_SECONDS * SAMPLE_RATE)
     bins: list[list[int]] = []
