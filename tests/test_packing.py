@@ -231,7 +231,10 @@ def test_a_pack_computes_word_timings_only_when_one_of_its_jobs_needs_them():
         calls = [(c, with_words if a else OPTIONS) for c, a in zip(clips, asks, strict=True)]
         out = engine._transcribe_packed(calls)
         for clip, segments, (_, reference) in zip(clips, out, chosen, strict=True):
-            assert wer(reference, " ".join(s.text for s in segments)) <= 0.3, segments
+            alone = engine.transcribe(clip, OPTIONS).text
+            slack = 2 / len(reference.split())  # a misheard name; a lost sentence is far more
+            text = " ".join(s.text for s in segments)
+            assert wer(reference, text) <= wer(reference, alone) + slack, (text, alone)
             words = [w for s in segments for w in (s.words or ())]
             if any(asks):
                 assert words and all(0 <= w.start <= w.end <= clip.size / SR for w in words)
