@@ -254,7 +254,7 @@ def test_one_window_of_turns_reconstructs_overlap_and_drops_slivers():
 
 
 def test_clustering_memory_is_bounded_and_counts_are_obeyed():
-    from whisper_cli.diarize import MAX_CLUSTERED, cluster_centroids
+    from whisper_cli.speakers.clustering import MAX_CLUSTERED, cluster_centroids
 
     rng = np.random.default_rng(0)
     voices = rng.normal(size=(2, 64))

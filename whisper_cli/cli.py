@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from whisper_cli import __version__
+from whisper_cli.cli_voices import voices_app
 from whisper_cli.errors import WtError
 from whisper_cli.job_options import build_options, job_options
 
@@ -32,6 +33,7 @@ models_app = typer.Typer(
     help="List local models, or convert one for the openai engine.", invoke_without_command=True
 )
 app.add_typer(models_app, name="models")
+app.add_typer(voices_app, name="voices")
 
 err = Console(stderr=True, highlight=False)
 EXIT_FAILED = 1  # at least one file or job failed

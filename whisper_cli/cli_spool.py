@@ -25,6 +25,7 @@ from whisper_cli.cli import (
 )
 from whisper_cli.errors import WtError
 from whisper_cli.job_options import build_options, job_options
+from whisper_cli.speakers.known import absolute_clips
 
 SpoolOpt = Annotated[
     Path | None,
@@ -294,6 +295,8 @@ def submit(
     """Enqueue files on a spool (atomically) and print their job ids."""
     sp = open_spool(spool)
     options = job  # only what was given: the daemon's defaults apply to the rest
+    if options.get("speakers"):
+        options["speakers"] = absolute_clips(options["speakers"])
     if job_id and len(files) > 1:
         raise fail("--id works with one file only")
     try:

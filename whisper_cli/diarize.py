@@ -2,14 +2,16 @@
 
 Built the way pyannote's 3.x pipelines are, from models that install from PyPI and run
 offline:
-1. Local segmentation (whisper_cli/segmentation.py): 10 s windows every STEP seconds; in each
+1. Local segmentation (whisper_cli/segmentation.py): 10 s windows every STEP (2.5 s); in each
    ~17 ms frame the network says which of up to three local speakers talk, two at once
    included.
 2. One embedding per local speaker and window (whisper_cli/speaker_encoder.py, CAM++), from
    the frames where that speaker talks alone (overlap would mix two voices).
-3. Clustering across the whole recording: agglomerative, average linkage on unit vectors,
-   cut at SAME_SPEAKER_DISTANCE unless the number of speakers is given; local speakers of
-   one window go to different speakers (Hungarian assignment to the centroids).
+3. Clustering across the whole recording (whisper_cli/speakers/clustering.py): agglomerative,
+   complete linkage on unit vectors, cut at a distance unless the number of speakers is given.
+   Known voices (voiceprints) then name the clusters that match them, and clusters that match
+   the same voice become one speaker (whisper_cli/speakers/naming.py). Local speakers of one
+   window go to different speakers (Hungarian assignment to the centroids).
 4. Reconstruction: each frame gets as many speakers as the windows covering it count, the
    ones their windows' activity most supports; runs of frames become turns, two speakers at
    once where they overlap.
@@ -36,17 +38,14 @@ from whisper_cli.segmentation import (
     load_segmenter,
 )
 from whisper_cli.speaker_encoder import SpeakerEncoder
+from whisper_cli.speakers.clustering import DEFAULT_CLUSTERING, Clustering, cluster_centroids
+from whisper_cli.speakers.naming import Voiceprint, merge_named
 
-# Windows side by side, not overlapping: measured on the six real conversations
-# (bench/diarize.py), half-overlapping windows (each frame seen twice) took 2.2x the time for
-# DER 0.202 instead of 0.212.
-STEP = 10 * SAMPLE_RATE
-DEFAULT_MAX_SPEAKERS = 8
-# Average distance (Euclidean between unit vectors) above which two groups of embeddings are
-# different voices. Measured on six real conversations (bench/diarize.py): 0.9 gives DER 0.20
-# and finds the telephone call's two women; 0.8 gives 0.24, 1.0 gives 0.23 but hears the call
-# as one voice; centroid linkage did no better than 0.23 at any threshold.
-SAME_SPEAKER_DISTANCE = 0.9
+# A window every 2.5 s (each frame seen by four windows, four times the embeddings of windows
+# side by side): chosen by leave-one-out with the clustering (bench/diarize.py --tune); side by
+# side, a 30 s recording gave 4-6 embeddings and no distance held out of sample.
+STEP_SECONDS = 2.5
+STEP = int(STEP_SECONDS * SAMPLE_RATE)
 # Less speech than this in a window: no embedding for that speaker (its frames still count
 # who talks). Embeddings of under a second are mostly noise: with 0.5 s, DER 0.226.
 MIN_EMBED_SECONDS = 1.0
@@ -55,7 +54,6 @@ MAX_EMBED_SECONDS = 6.0  # the middle of a longer stretch is enough, at a fracti
 # in full batches of one length (whole half seconds: 19% slower, DER no better).
 EMBED_LENGTHS = (1.0, 2.0, 4.0, 6.0)
 EMBED_BATCH = 8  # clips per encoder call: activations grow with it (64 six-second clips: GBs)
-MAX_CLUSTERED = 2000  # embeddings clustered at once: 16 MB of distances at most
 MIN_TURN = 0.1  # seconds: shorter runs of a speaker are dropped, shorter gaps bridged
 FRAME_SECONDS = FRAME_STEP / SAMPLE_RATE
 
@@ -65,6 +63,16 @@ class Turn:
     start: float
     end: float
     speaker: int
+
+
+@dataclass(frozen=True)
+class Speakers:
+    """A recording's speakers: their turns (Turn.speaker indexes `centroids`) and the names
+    of those that matched a known voice."""
+
+    turns: list[Turn]
+    centroids: np.ndarray  # (speakers, dim) unit vectors
+    names: dict[int, str]
 
 
 @dataclass
@@ -82,14 +90,15 @@ class SpeakerTrack:
         encoder: SpeakerEncoder,
         should_stop: StopFn | None = None,
         segmenter: Segmenter | None = None,
+        step: int = STEP,
     ) -> None:
-        self.encoder, self.should_stop = encoder, should_stop
+        self.encoder, self.should_stop, self.step = encoder, should_stop, step
         self.segmenter = segmenter or load_segmenter()
         self.windows: list[_Window] = []
         self.embeddings: list[np.ndarray] = []
 
     def add(self, piece: np.ndarray, start: float) -> None:
-        found = self.segmenter(piece, STEP)
+        found = self.segmenter(piece, self.step)
         clips: list[np.ndarray] = []
         windows: list[_Window] = []
         for w_start, active in zip(found.starts, found.active, strict=True):
@@ -127,14 +136,25 @@ class SpeakerTrack:
         if clips:
             self.embeddings.append(vectors)
 
+    def speakers(
+        self,
+        num: int | None = None,
+        low: int | None = None,
+        high: int | None = None,
+        known: tuple[Voiceprint, ...] = (),
+        clustering: Clustering = DEFAULT_CLUSTERING,
+    ) -> Speakers:
+        if not self.embeddings:
+            return Speakers([], np.zeros((0, self.encoder.dim), np.float32), {})
+        vectors = np.concatenate(self.embeddings)
+        centroids = cluster_centroids(vectors, num, low, high, clustering)
+        centroids, names = merge_named(centroids, known)
+        return Speakers(_reconstruct(self.windows, vectors, centroids), centroids, names)
+
     def turns(
         self, num: int | None = None, low: int | None = None, high: int | None = None
     ) -> list[Turn]:
-        if not self.embeddings:
-            return []
-        vectors = np.concatenate(self.embeddings)
-        centroids = cluster_centroids(vectors, num, low, high)
-        return _reconstruct(self.windows, vectors, centroids)
+        return self.speakers(num, low, high).turns
 
 
 def embed_length(samples: int) -> int:
@@ -148,33 +168,6 @@ def _frames_audio(piece: np.ndarray, start: int, frames: np.ndarray) -> np.ndarr
     first = start + FRAME_SPAN // 2 - FRAME_STEP // 2
     index = (first + frames[:, None] * FRAME_STEP + np.arange(FRAME_STEP)[None, :]).ravel()
     return piece[index[(index >= 0) & (index < piece.size)]]
-
-
-def cluster_centroids(
-    vectors: np.ndarray, num: int | None, low: int | None, high: int | None
-) -> np.ndarray:
-    """(speakers, dim) unit centroids: agglomerative clustering with average linkage, cut at
-    SAME_SPEAKER_DISTANCE (or into `num` groups), the count then held within [low, high]."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-
-    if len(vectors) > MAX_CLUSTERED:
-        vectors = vectors[np.linspace(0, len(vectors) - 1, MAX_CLUSTERED).astype(int)]
-    if len(vectors) < 2:
-        return _unit(vectors[:1])
-    tree = linkage(vectors, method="average", metric="euclidean")
-    if num is not None:
-        labels = fcluster(tree, t=num, criterion="maxclust")
-    else:
-        labels = fcluster(tree, t=SAME_SPEAKER_DISTANCE, criterion="distance")
-        found = len(set(labels))
-        wanted = min(max(found, low or 1), high or DEFAULT_MAX_SPEAKERS)
-        if wanted != found:
-            labels = fcluster(tree, t=wanted, criterion="maxclust")
-    return _unit(np.stack([vectors[labels == c].mean(axis=0) for c in np.unique(labels)]))
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-8)
 
 
 def _reconstruct(windows: list[_Window], vectors: np.ndarray, centroids: np.ndarray) -> list[Turn]:
@@ -263,15 +256,27 @@ def _word_speakers(words: tuple[Word, ...], turns: list[Turn]) -> list[int | Non
     return labels
 
 
-def assign_speakers(t: Transcript, turns: list[Turn], keep_words: bool) -> Transcript:
+def assign_speakers(
+    t: Transcript, turns: list[Turn], keep_words: bool, known: dict[int, str] | None = None
+) -> Transcript:
     """Put a speaker on every word and segment, splitting segments where the speaker
-    changes; speakers are named SPEAKER_00, SPEAKER_01, ... in order of first appearance."""
+    changes. A speaker that matched a known voice carries its name (`known`); the others are
+    SPEAKER_00, SPEAKER_01, ... in order of first appearance."""
+    known = known or {}
     names: dict[int, str] = {}
+    unnamed = 0
 
     def name(label: int | None) -> str | None:
+        nonlocal unnamed
         if label is None:
             return None
-        return names.setdefault(label, f"SPEAKER_{len(names):02d}")
+        if label not in names:
+            if label in known:
+                names[label] = known[label]
+            else:
+                names[label] = f"SPEAKER_{unnamed:02d}"
+                unnamed += 1
+        return names[label]
 
     out: list[Segment] = []
     for seg in t.segments:

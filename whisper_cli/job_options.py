@@ -43,6 +43,8 @@ class JobOption:
             return OUTPUT_FORMAT_FLAG_DEFAULT
         if self.field == "model":
             return None  # $WT_MODEL or the field's default, decided when the options are built
+        if self.field == "speakers":
+            return None  # a repeatable option: typer's list, empty when not given
         found = next(f for f in fields(TranscribeOptions) if f.name == self.field)
         assert found.default is not MISSING
         return found.default
@@ -100,6 +102,10 @@ JOB_OPTIONS: tuple[JobOption, ...] = (
          show_default=False),
     _opt("max_speakers", "--max-speakers", "Most speakers to consider (default 8).", int,
          show_default=False),
+    _opt("speakers", "--speaker", "A known voice, by name: NAME=CLIP (a clip of 5-30 s in "
+         "which only that person speaks; repeat for more clips or people) or NAME (enrolled "
+         "with `wt voices add`). Matching speakers are called by the name (with --diarize).",
+         list[str], show_default=False),
     _opt("max_line_width", "--max-line-width", "srt/vtt: characters in a line before it breaks "
          "(word timings computed).", int, show_default=False),
     _opt("max_line_count", "--max-line-count", "srt/vtt: lines in a cue (with "
@@ -143,7 +149,7 @@ def job_options(per_job_only: bool = False) -> Callable[[Callable[..., Any]], Ca
         def run(*args: Any, **kwargs: Any) -> Any:
             given = {o.field: kwargs.pop(o.name) for o in chosen}
             if per_job_only:
-                given = {k: v for k, v in given.items() if v is not None}
+                given = {k: v for k, v in given.items() if v is not None and v != []}
             return command(*args, job=given, **kwargs)
 
         extra = [_parameter(o, unset_unless_given=per_job_only) for o in chosen]
@@ -162,5 +168,6 @@ def build_options(job: dict[str, Any]) -> TranscribeOptions:
             **job,
             "model": job["model"] or default_model(),
             "output_formats": parse_output_formats(job["output_formats"]),
+            "speakers": tuple(job.get("speakers") or ()),
         }
     )

@@ -189,6 +189,10 @@ class TranscribeOptions:
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
+    # Known voices (whisper_cli/speakers/): "NAME=CLIP" (enrolled from the clip for this job;
+    # several clips of one name form one voiceprint) or "NAME" (enrolled with `wt voices add`).
+    # The speakers that match one are called by its name in every output.
+    speakers: tuple[str, ...] = ()
     # srt/vtt layout from word timings, as openai-whisper's options of the same names.
     max_line_width: int | None = None
     max_line_count: int | None = None
@@ -201,6 +205,7 @@ class TranscribeOptions:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["output_formats"] = list(self.output_formats)
+        data["speakers"] = list(self.speakers)
         return data
 
     @classmethod
@@ -218,6 +223,10 @@ class TranscribeOptions:
         values: dict[str, Any] = {}
         for key, value in data.items():
             values[key] = _coerce(key, value)
+        if values.get("speakers"):
+            from whisper_cli.speakers.known import check_clip_paths
+
+            check_clip_paths(values["speakers"], must_be_absolute=True)
         return replace(base or cls(model=default_model()), **values)
 
     @property
@@ -325,6 +334,14 @@ def _coerce(key: str, value: Any) -> Any:
         ):
             raise InvalidOptions("output_formats must be a string or a list of strings")
         return parse_output_formats(value)
+    if key == "speakers":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidOptions(
+                'speakers must be a list of strings, "NAME" or "NAME=/absolute/clip.wav"'
+            )
+        return tuple(value)
     expected = _TYPES[key]
     # bool is an int in Python; a JSON `true` must not pass as beam_size.
     if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
@@ -402,6 +419,15 @@ def _validate(o: TranscribeOptions) -> None:
             )
     if any(v is not None for v in counts.values()) and not o.diarize:
         raise InvalidOptions("speaker counts need diarization", "add --diarize")
+    if o.speakers:
+        from whisper_cli.speakers.known import parse_speakers
+
+        if not o.diarize:
+            raise InvalidOptions(
+                "known speakers name the speakers diarization finds",
+                'add --diarize (sidecar: "diarize": true)',
+            )
+        parse_speakers(o.speakers)
     if o.num_speakers is not None and (o.min_speakers or o.max_speakers):
         raise InvalidOptions(
             "num speakers fixes the count; min and max speakers bound an estimate",

@@ -19,6 +19,7 @@ from whisper_cli.guards import SilenceGuard
 from whisper_cli.options import TranscribeOptions
 from whisper_cli.result import Segment, Transcript, clamp_to_duration, in_time_order
 from whisper_cli.speaker_encoder import load_encoder
+from whisper_cli.speakers.known import resolve as resolve_speakers
 from whisper_cli.vad import speech_clips
 from whisper_cli.writers import renderers_for, write_outputs
 
@@ -60,6 +61,8 @@ def transcribe_file(
     """
     engine = load_engine(options)  # first: a missing model fails before any decoding work
     track = SpeakerTrack(load_encoder(engine.device), should_stop) if options.diarize else None
+    # Known voices next: a bad reference clip fails before the recording is decoded.
+    known = resolve_speakers(options.speakers, should_stop=should_stop) if track else ()
     # Speakers and subtitle layout go by words: the engine keeps them (the json gets them
     # only when asked for).
     words_needed = options.diarize or options.layout is not None
@@ -137,9 +140,14 @@ def transcribe_file(
     )
     if track is not None:
         t0 = time.perf_counter()
-        turns = track.turns(options.num_speakers, options.min_speakers, options.max_speakers)
+        found = track.speakers(
+            options.num_speakers, options.min_speakers, options.max_speakers, known
+        )
         transcript = assign_speakers(
-            transcript, turns, keep_words=options.word_timestamps or options.layout is not None
+            transcript,
+            found.turns,
+            keep_words=options.word_timestamps or options.layout is not None,
+            known=found.names,
         )
         diarize_s += time.perf_counter() - t0
     if timings is not None:

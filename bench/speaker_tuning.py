@@ -1,0 +1,248 @@
+"""Settings chosen by leave-one-out, and known voices measured (bench/diarize.py --tune, --names).
+
+--tune: every recording's segmentation and embeddings are taken once per window step; then
+every clustering setting (linkage x distance) is scored on every recording. "dev" is the DER
+of the settings with the lowest DER over all recordings, scored on those same recordings
+(what tuning on a test set reports); "leave-one-out" scores each recording with the settings
+that did best on the others, so no recording is scored with settings chosen on it.
+
+--names: every speaker with 2 s or more of speech alone in a recording's reference is enrolled
+from a clip of that speech (cut where the reference has them talking alone). Similarities of
+voiceprints to the speakers wt finds in *other* recordings, the same person and different
+people; naming accuracy (share of an enrolled speaker's speech labelled with their name) where
+the same people meet again (AMI EN2006a and EN2006b); false names (speech of a voice not
+enrolled that carries a name) in every recording, with every voice of the other recordings
+enrolled; DER with and without known speakers.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from common import table
+
+SAMPLE_RATE = 16000
+STEPS = (10.0, 5.0, 2.5, 1.0)  # cheapest first: a tie goes to the cheaper setting
+LINKAGES = ("average", "complete")
+THRESHOLDS = tuple(round(float(t), 3) for t in np.arange(0.6, 1.401, 0.025))
+MIN_ENROLL_SECONDS = 2.0
+
+
+@dataclass
+class Recording:
+    name: str
+    wav: Path
+    ref: object  # pyannote Annotation
+    audio: np.ndarray
+
+
+def load(files: list[Path]) -> list[Recording]:
+    from diarize import reference
+
+    from whisper_cli.audio import decode
+
+    return [Recording(w.stem, w, reference(w.with_suffix(".rttm")), decode(w)) for w in files]
+
+
+def der_parts(ref, turns, names: dict[int, str] | None = None) -> tuple[float, float]:
+    """(errors, total) seconds: DER = sum of errors / sum of totals."""
+    from diarize import hypothesis
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    labels = names or {}
+    hyp = hypothesis([(t.start, t.end, labels.get(t.speaker, t.speaker)) for t in turns], "x")
+    d = DiarizationErrorRate(collar=0.5, skip_overlap=False)(
+        ref, hyp, uem=ref.get_timeline().extent(), detailed=True
+    )
+    return d["confusion"] + d["missed detection"] + d["false alarm"], d["total"]
+
+
+def tracks(recs: list[Recording], step: float):
+    from whisper_cli.diarize import SpeakerTrack
+    from whisper_cli.speaker_encoder import load_encoder
+
+    out = []
+    for r in recs:
+        track = SpeakerTrack(load_encoder(), step=int(step * SAMPLE_RATE))
+        track.add(r.audio, 0.0)
+        out.append(track)
+    return out
+
+
+def tune(recs: list[Recording]) -> None:
+    from whisper_cli.diarize import STEP_SECONDS
+    from whisper_cli.speakers.clustering import DEFAULT_CLUSTERING, Clustering
+
+    # The shipped distance is in the grid whatever its value.
+    grid = sorted({*THRESHOLDS, DEFAULT_CLUSTERING.threshold})
+    settings = [(s, Clustering(k, t)) for s in STEPS for k in LINKAGES for t in grid]
+    scores = np.zeros((len(settings), len(recs), 2))
+    for step in STEPS:
+        print(f"  step {step} s: segmentation and embeddings", file=sys.stderr)
+        found = tracks(recs, step)
+        for i, (s, clustering) in enumerate(settings):
+            if s != step:
+                continue
+            for j, (r, track) in enumerate(zip(recs, found, strict=True)):
+                scores[i, j] = der_parts(r.ref, track.speakers(clustering=clustering).turns)
+    total = scores[:, :, 0].sum(1) / scores[:, :, 1].sum(1)
+    best = int(total.argmin())
+    shipped = settings.index((STEP_SECONDS, DEFAULT_CLUSTERING))
+    rows, loo_err, loo_total, picks = [], 0.0, 0.0, []
+    for j, r in enumerate(recs):
+        others = [k for k in range(len(recs)) if k != j]
+        pick = int((scores[:, others, 0].sum(1) / scores[:, others, 1].sum(1)).argmin())
+        picks.append(pick)
+        loo_err += scores[pick, j, 0]
+        loo_total += scores[pick, j, 1]
+        s, c = settings[pick]
+        rows.append([
+            r.name, len(r.ref.labels()),
+            f"{scores[best, j, 0] / scores[best, j, 1]:.3f}",
+            f"{scores[pick, j, 0] / scores[pick, j, 1]:.3f}",
+            f"{s:g} s, {c.linkage} {c.threshold:.3f}",
+        ])  # fmt: skip
+    rows.append(["all", "", f"{total[best]:.3f}", f"{loo_err / loo_total:.3f}", ""])
+    s, c = settings[best]
+    table(
+        "Diarization settings chosen by leave-one-out, DER (collar 0.25 s)",
+        ["recording", "speakers", "dev", "leave-one-out", "settings chosen without it"],
+        rows,
+        f"dev: the settings best over all {len(recs)} recordings ({s:g} s, {c.linkage} "
+        f"{c.threshold:.3f}) scored on the same recordings; leave-one-out: each recording "
+        f"scored with the settings best on the others. Shipped ({STEP_SECONDS:g} s, "
+        f"{DEFAULT_CLUSTERING.linkage} {DEFAULT_CLUSTERING.threshold:.3f}): DER "
+        f"{total[shipped]:.3f} over all; chosen in {sum(p == shipped for p in picks)} of "
+        f"{len(recs)} folds. Grid: steps {STEPS}, linkages {LINKAGES}, distances "
+        f"{THRESHOLDS[0]}-{THRESHOLDS[-1]} by 0.025.",
+        name="diarize-tune",
+    )
+
+
+def solo_audio(r: Recording, speaker: str) -> np.ndarray:
+    """The speaker's speech where the reference has nobody else talking, spans of 0.5 s up."""
+    mine = r.ref.label_timeline(speaker).support()
+    others = r.ref.subset([x for x in r.ref.labels() if x != speaker]).get_timeline().support()
+    spans = [s for s in mine.extrude(others) if s.duration >= 0.5]
+    parts = [r.audio[int(s.start * SAMPLE_RATE) : int(s.end * SAMPLE_RATE)] for s in spans]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def names(recs: list[Recording], tmp: Path) -> None:
+    from common import write_wav
+
+    from whisper_cli.errors import WtError
+    from whisper_cli.speakers import naming
+    from whisper_cli.speakers.enrollment import clip_print, combine
+
+    prints = []  # (recording index, speaker, Voiceprint)
+    for i, r in enumerate(recs):
+        for spk in r.ref.labels():
+            clip = solo_audio(r, spk)
+            if clip.size < MIN_ENROLL_SECONDS * SAMPLE_RATE:
+                continue
+            path = write_wav(clip, tmp / f"{r.name}-{spk}.wav")
+            try:
+                prints.append((i, spk, combine(spk, [clip_print(path, spk)])))
+            except WtError as e:
+                print(f"  {r.name} {spk}: not enrolled: {e}", file=sys.stderr)
+    print(f"  enrolled {len(prints)} voices", file=sys.stderr)
+    found = tracks(recs, __import__("whisper_cli.diarize").diarize.STEP_SECONDS)
+    same, different = [], []
+    for j, (r, track) in enumerate(zip(recs, found, strict=True)):
+        plain = track.speakers()
+        majority = _majority(r, plain)
+        for i, spk, vp in prints:
+            if i == j:
+                continue
+            sims = plain.centroids @ vp.embedding
+            for c, who in majority.items():
+                (same if who == spk else different).append(float(sims[c]))
+    # Naming: each recording with the voices of its people enrolled in their *other* meeting
+    # (the therapist enrolled once, named in every session); false names: each recording with
+    # each voice of *other* people enrolled, one at a time (a voice nobody enrolled is there).
+    rows = []
+    named_s = total_s = false_s = unenrolled_s = 0.0
+    with_err = with_total = without_err = without_total = 0.0
+    for j, (r, track) in enumerate(zip(recs, found, strict=True)):
+        plain = track.speakers()
+        present = set(r.ref.labels())
+        own = tuple(vp for i, spk, vp in prints if i != j and spk in present)
+        strangers = [vp for i, spk, vp in prints if i != j and spk not in present]
+        per = []
+        e, t = der_parts(r.ref, plain.turns)
+        if own:
+            without_err, without_total = without_err + e, without_total + t
+            got = track.speakers(known=own)
+            e2, t2 = der_parts(r.ref, got.turns)
+            with_err, with_total = with_err + e2, with_total + t2
+            for vp in own:
+                speech = r.ref.label_timeline(vp.name).support()
+                right = _labelled(got, speech).get(vp.name, 0.0)
+                named_s, total_s = named_s + right, total_s + speech.duration()
+                per.append(f"{vp.name} {100 * right / speech.duration():.0f}% named")
+        wrong = 0.0
+        for vp in strangers:
+            got = track.speakers(known=(vp,))
+            wrong += sum(_labelled(got, r.ref.get_timeline().support()).values())
+        false_s += wrong
+        unenrolled_s += len(strangers) * r.ref.get_timeline().support().duration()
+        per.append(f"{len(strangers)} strangers' voices: {wrong:.1f} s named")
+        rows.append([
+            r.name, f"{e / t:.3f}", f"{e2 / t2:.3f}" if own else "-", "; ".join(per)
+        ])  # fmt: skip
+    rows.append([
+        "all", f"{without_err / max(without_total, 1e-9):.3f}",
+        f"{with_err / max(with_total, 1e-9):.3f}" if with_total else "-",
+        f"named {100 * named_s / max(total_s, 1e-9):.0f}% of enrolled speakers' speech; "
+        f"{false_s:.1f} s of {unenrolled_s:.0f} s of speech named after a stranger",
+    ])  # fmt: skip
+    table(
+        "Known voices: enrolled in one recording, named in the others",
+        ["recording", "DER", "DER with known voices", "naming"],
+        rows,
+        f"{len(prints)} voices enrolled (each speaker with >= {MIN_ENROLL_SECONDS:g} s alone in "
+        "a reference, from a clip of that speech). DER with known voices and naming: the "
+        "recording's people enrolled in their other meeting (AMI EN2006a/b share four people). "
+        "Strangers: each voice of other recordings enrolled alone; any name given is false. "
+        "Similarity of a "
+        f"voiceprint to a found speaker of another recording: same person "
+        f"{_range(same)}; different people {_range(different)} (max). Match: similarity >= "
+        f"{naming.MATCH_THRESHOLD} and a margin of {naming.MATCH_MARGIN} over other voices and "
+        "other speakers. The all row's DERs are over the recordings with known voices.",
+        name="diarize-names",
+    )
+
+
+def _range(xs: list[float]) -> str:
+    if not xs:
+        return "none"
+    return f"{min(xs):.2f}-{max(xs):.2f} (n={len(xs)}, median {float(np.median(xs)):.2f})"
+
+
+def _majority(r: Recording, found) -> dict[int, str]:
+    """found speaker index -> the reference speaker they overlap most."""
+    from pyannote.core import Segment, Timeline
+
+    out = {}
+    for c in range(len(found.centroids)):
+        tl = Timeline([Segment(t.start, t.end) for t in found.turns if t.speaker == c]).support()
+        if not tl:
+            continue
+        overlap = {s: r.ref.label_timeline(s).crop(tl).duration() for s in r.ref.labels()}
+        out[c] = max(overlap, key=lambda s: overlap[s])
+    return out
+
+
+def _labelled(found, timeline) -> dict[str, float]:
+    """Seconds of `timeline` under each name the found speakers carry."""
+    from pyannote.core import Segment, Timeline
+
+    out: dict[str, float] = {}
+    for c, name in found.names.items():
+        tl = Timeline([Segment(t.start, t.end) for t in found.turns if t.speaker == c]).support()
+        out[name] = out.get(name, 0.0) + timeline.crop(tl).duration()
+    return out

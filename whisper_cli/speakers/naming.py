@@ -1,0 +1,84 @@
+"""Naming a recording's speakers after known voices.
+
+A speaker (a cluster's centroid) takes a voiceprint's name when their cosine similarity is at
+least MATCH_THRESHOLD and beats by MATCH_MARGIN both the speaker's similarity to every other
+known voice and the voice's similarity to every other speaker (no name where two are alike).
+One name goes to one speaker (the best one-to-one assignment). Any other speaker stays
+unnamed: a voice nobody enrolled must never get a name. (Merging a second speaker that also
+passes into the named one was tried: on the telephone call both women pass 0.60 against
+either one's voiceprint, and the whole call took one name.) Both values were measured on real
+meetings (bench/diarize.py --names): README, Speakers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Cosine similarity between a speaker's centroid and a voiceprint (CAM++ embeddings).
+# bench/diarize.py --names: a voiceprint against the speakers found in other recordings,
+# different people: at most 0.59 (128 pairs, median 0.42; people of one corpus recorded in one
+# kind of room are alike to CAM++); the same person met again in another meeting: 0.61 and
+# 0.68. The threshold is the highest different-people similarity, rounded up: a name is only
+# given above anything an unenrolled voice reached.
+MATCH_THRESHOLD = 0.60
+MATCH_MARGIN = 0.05
+
+
+@dataclass(frozen=True)
+class Voiceprint:
+    name: str
+    embedding: np.ndarray  # (dim,) unit vector
+    speech_seconds: float = 0.0  # speech it was enrolled from
+
+
+def similarities(centroids: np.ndarray, known: tuple[Voiceprint, ...]) -> np.ndarray:
+    """(speakers, voices) cosine similarities."""
+    voices = np.stack([v.embedding for v in known]).astype(np.float32)
+    return centroids @ voices.T
+
+
+def match(centroids: np.ndarray, known: tuple[Voiceprint, ...]) -> dict[int, int]:
+    """speaker index -> voice index, for the speakers that match a known voice."""
+    from scipy.optimize import linear_sum_assignment
+
+    if not known or not len(centroids):
+        return {}
+    sim = similarities(centroids, known)
+
+    def accepted(c: int, v: int) -> bool:
+        rivals = [np.delete(sim[c], v), np.delete(sim[:, v], c)]
+        best_rival = max((r.max() for r in rivals if r.size), default=-1.0)
+        return sim[c, v] >= MATCH_THRESHOLD and sim[c, v] - best_rival >= MATCH_MARGIN
+
+    return {
+        int(c): int(v)
+        for c, v in zip(*linear_sum_assignment(-sim), strict=True)
+        if accepted(c, v)
+    }
+
+
+def merge_named(
+    centroids: np.ndarray, known: tuple[Voiceprint, ...]
+) -> tuple[np.ndarray, dict[int, str]]:
+    """The centroids with those matching one voice merged into one, and the names of the
+    speakers that matched (index in the returned centroids -> name)."""
+    matched = match(centroids, known)
+    if not matched:
+        return centroids, {}
+    rows: list[np.ndarray] = []
+    names: dict[int, str] = {}
+    by_voice: dict[int, int] = {}
+    for c in range(len(centroids)):
+        v = matched.get(c)
+        if v is None:
+            rows.append(centroids[c])
+        elif v in by_voice:
+            rows[by_voice[v]] = rows[by_voice[v]] + centroids[c]
+        else:
+            by_voice[v] = len(rows)
+            names[len(rows)] = known[v].name
+            rows.append(centroids[c])
+    merged = np.stack(rows)
+    return merged / np.maximum(np.linalg.norm(merged, axis=1, keepdims=True), 1e-8), names
