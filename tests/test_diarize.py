@@ -93,8 +93,13 @@ def test_a_conversation_longer_than_a_window_is_decoded_in_batches_and_diarized(
 
 
 def test_a_woman_between_two_men_makes_three_speakers(tmp_path):
+    # Her 3 s of speech is one complete-linkage merge of 1.03 from the men's: under the distance
+    # chosen by leave-one-out on real conversations (1.125), so the count comes from a bound
+    # here. With the earlier settings (average linkage 0.9, chosen on the test files) she was
+    # found unaided; on held-out real recordings they did worse (README: Speakers).
     audio, truth = conversation(MAN_WOMAN_MAN, tmp_path / "three.wav")
-    doc = diarized(audio, tmp_path, "-m", "base")  # tiny.en skips her words and his (as bare)
+    # tiny.en skips her words and his (as bare)
+    doc = diarized(audio, tmp_path, "-m", "base", "--min-speakers", "3")
     assert len(doc["speakers"]) == 3, doc["speakers"]
     assert speaker_accuracy(doc, truth) >= 0.9
 

@@ -188,7 +188,11 @@ def _reconstruct(windows: list[_Window], vectors: np.ndarray, centroids: np.ndar
             continue
         similarity = vectors[row : row + len(w.embedded)] @ centroids.T
         row += len(w.embedded)
-        for i, c in zip(*linear_sum_assignment(-similarity), strict=True):
+        assigned = dict(zip(*linear_sum_assignment(-similarity), strict=True))
+        for i in range(len(w.embedded)):
+            # More local speakers than speakers (the clustering merged two voices): the one
+            # left over still speaks, as its nearest speaker, rather than being dropped.
+            c = assigned.get(i, int(similarity[i].argmax()))
             score[span, c] += w.active[:, w.embedded[i]]
     covered = np.maximum(covered, 1)
     score /= covered[:, None]

@@ -95,7 +95,7 @@ def render_rttm(t: Transcript) -> str:
     file_id = "".join("_" if c.isspace() else c for c in name) or "audio"
     return "".join(
         f"SPEAKER {file_id} 1 {turn.start:.3f} {turn.end - turn.start:.3f} <NA> <NA> "
-        f"{turn.speaker} <NA> <NA>\n"
+        f"{'_'.join(turn.speaker.split())} <NA> <NA>\n"
         for turn in t.speaker_turns
     )
 
