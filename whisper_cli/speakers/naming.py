@@ -18,7 +18,7 @@ import numpy as np
 
 # Cosine similarity between a speaker's centroid and a voiceprint (CAM++ embeddings).
 # bench/diarize.py --names: a voiceprint against the speakers found in other recordings,
-# different people: at most 0.59 (128 pairs, median 0.42; people of one corpus recorded in one
+# different people: at most 0.59 (116 pairs, median 0.42; people of one corpus recorded in one
 # kind of room are alike to CAM++); the same person met again in another meeting: 0.61 and
 # 0.68. The threshold is the highest different-people similarity, rounded up: a name is only
 # given above anything an unenrolled voice reached.
