@@ -26,6 +26,8 @@ from common import table
 
 SAMPLE_RATE = 16000
 STEPS = (10.0, 5.0, 2.5, 1.0)  # cheapest first: a tie goes to the cheaper setting
+# Speech when P(nobody) is under this (None: the likeliest class, pyannote's rule).
+NOBODY = (None, 0.6, 0.7, 0.8, 0.9)
 LINKAGES = ("average", "complete")
 THRESHOLDS = tuple(round(float(t), 3) for t in np.arange(0.6, 1.401, 0.025))
 MIN_ENROLL_SECONDS = 2.0
@@ -60,37 +62,46 @@ def der_parts(ref, turns, names: dict[int, str] | None = None) -> tuple[float, f
     return d["confusion"] + d["missed detection"] + d["false alarm"], d["total"]
 
 
-def tracks(recs: list[Recording], step: float):
+def tracks(recs: list[Recording], step: float, nobody_below: float | None = None):
     from whisper_cli.diarize import SpeakerTrack
     from whisper_cli.speaker_encoder import load_encoder
 
     out = []
     for r in recs:
-        track = SpeakerTrack(load_encoder(), step=int(step * SAMPLE_RATE))
+        track = SpeakerTrack(
+            load_encoder(), step=int(step * SAMPLE_RATE), nobody_below=nobody_below
+        )
         track.add(r.audio, 0.0)
         out.append(track)
     return out
 
 
+def _describe(setting) -> str:
+    step, nobody, c = setting
+    speech = "argmax" if nobody is None else f"P(nobody)<{nobody:g}"
+    return f"{step:g} s, {speech}, {c.linkage} {c.threshold:.3f}"
+
+
 def tune(recs: list[Recording]) -> None:
-    from whisper_cli.diarize import STEP_SECONDS
+    from whisper_cli.diarize import NOBODY_BELOW, STEP_SECONDS
     from whisper_cli.speakers.clustering import DEFAULT_CLUSTERING, Clustering
 
     # The shipped distance is in the grid whatever its value.
     grid = sorted({*THRESHOLDS, DEFAULT_CLUSTERING.threshold})
-    settings = [(s, Clustering(k, t)) for s in STEPS for k in LINKAGES for t in grid]
+    fronts = [(s, n) for s in STEPS for n in NOBODY]
+    settings = [(s, n, Clustering(k, t)) for s, n in fronts for k in LINKAGES for t in grid]
     scores = np.zeros((len(settings), len(recs), 2))
-    for step in STEPS:
-        print(f"  step {step} s: segmentation and embeddings", file=sys.stderr)
-        found = tracks(recs, step)
-        for i, (s, clustering) in enumerate(settings):
-            if s != step:
+    for step, nobody in fronts:
+        print(f"  step {step} s, speech {nobody}: segmentation and embeddings", file=sys.stderr)
+        found = tracks(recs, step, nobody)
+        for i, (s, n, clustering) in enumerate(settings):
+            if (s, n) != (step, nobody):
                 continue
             for j, (r, track) in enumerate(zip(recs, found, strict=True)):
                 scores[i, j] = der_parts(r.ref, track.speakers(clustering=clustering).turns)
     total = scores[:, :, 0].sum(1) / scores[:, :, 1].sum(1)
     best = int(total.argmin())
-    shipped = settings.index((STEP_SECONDS, DEFAULT_CLUSTERING))
+    shipped = settings.index((STEP_SECONDS, NOBODY_BELOW, DEFAULT_CLUSTERING))
     rows, loo_err, loo_total, picks = [], 0.0, 0.0, []
     for j, r in enumerate(recs):
         others = [k for k in range(len(recs)) if k != j]
@@ -98,25 +109,25 @@ def tune(recs: list[Recording]) -> None:
         picks.append(pick)
         loo_err += scores[pick, j, 0]
         loo_total += scores[pick, j, 1]
-        s, c = settings[pick]
         rows.append([
             r.name, len(r.ref.labels()),
+            f"{scores[shipped, j, 0] / scores[shipped, j, 1]:.3f}",
             f"{scores[best, j, 0] / scores[best, j, 1]:.3f}",
             f"{scores[pick, j, 0] / scores[pick, j, 1]:.3f}",
-            f"{s:g} s, {c.linkage} {c.threshold:.3f}",
+            _describe(settings[pick]),
         ])  # fmt: skip
-    rows.append(["all", "", f"{total[best]:.3f}", f"{loo_err / loo_total:.3f}", ""])
-    s, c = settings[best]
+    rows.append([
+        "all", "", f"{total[shipped]:.3f}", f"{total[best]:.3f}", f"{loo_err / loo_total:.3f}", ""
+    ])  # fmt: skip
     table(
         "Diarization settings chosen by leave-one-out, DER (collar 0.25 s)",
-        ["recording", "speakers", "dev", "leave-one-out", "settings chosen without it"],
+        ["recording", "speakers", "shipped", "dev", "leave-one-out", "settings chosen without it"],
         rows,
-        f"dev: the settings best over all {len(recs)} recordings ({s:g} s, {c.linkage} "
-        f"{c.threshold:.3f}) scored on the same recordings; leave-one-out: each recording "
-        f"scored with the settings best on the others. Shipped ({STEP_SECONDS:g} s, "
-        f"{DEFAULT_CLUSTERING.linkage} {DEFAULT_CLUSTERING.threshold:.3f}): DER "
-        f"{total[shipped]:.3f} over all; chosen in {sum(p == shipped for p in picks)} of "
-        f"{len(recs)} folds. Grid: steps {STEPS}, linkages {LINKAGES}, distances "
+        f"shipped: {_describe(settings[shipped])}, chosen in "
+        f"{sum(p == shipped for p in picks)} of {len(recs)} folds. dev: the settings best over "
+        f"all {len(recs)} recordings ({_describe(settings[best])}) scored on the same "
+        "recordings; leave-one-out: each recording scored with the settings best on the others. "
+        f"Grid: steps {STEPS} s, speech rule {NOBODY}, linkages {LINKAGES}, distances "
         f"{THRESHOLDS[0]}-{THRESHOLDS[-1]} by 0.025.",
         name="diarize-tune",
     )
@@ -150,7 +161,9 @@ def names(recs: list[Recording], tmp: Path) -> None:
             except WtError as e:
                 print(f"  {r.name} {spk}: not enrolled: {e}", file=sys.stderr)
     print(f"  enrolled {len(prints)} voices", file=sys.stderr)
-    found = tracks(recs, __import__("whisper_cli.diarize").diarize.STEP_SECONDS)
+    from whisper_cli.diarize import NOBODY_BELOW, STEP_SECONDS
+
+    found = tracks(recs, STEP_SECONDS, NOBODY_BELOW)
     same, different = [], []
     for j, (r, track) in enumerate(zip(recs, found, strict=True)):
         plain = track.speakers()
@@ -165,7 +178,7 @@ def names(recs: list[Recording], tmp: Path) -> None:
     # (the therapist enrolled once, named in every session); false names: each recording with
     # each voice of *other* people enrolled, one at a time (a voice nobody enrolled is there).
     rows = []
-    named_s = total_s = false_s = unenrolled_s = 0.0
+    named_s = total_s = false_s = unenrolled_s = heard_s = 0.0
     with_err = with_total = without_err = without_total = 0.0
     for j, (r, track) in enumerate(zip(recs, found, strict=True)):
         plain = track.speakers()
@@ -182,8 +195,13 @@ def names(recs: list[Recording], tmp: Path) -> None:
             for vp in own:
                 speech = r.ref.label_timeline(vp.name).support()
                 right = _labelled(got, speech).get(vp.name, 0.0)
+                heard = _heard(got, speech)
                 named_s, total_s = named_s + right, total_s + speech.duration()
-                per.append(f"{vp.name} {100 * right / speech.duration():.0f}% named")
+                heard_s += heard
+                per.append(
+                    f"{vp.name} {100 * right / speech.duration():.0f}% named "
+                    f"({100 * right / max(heard, 1e-9):.0f}% of the {heard:.1f} s heard)"
+                )
         wrong = 0.0
         for vp in strangers:
             got = track.speakers(known=(vp,))
@@ -197,7 +215,8 @@ def names(recs: list[Recording], tmp: Path) -> None:
     rows.append([
         "all", f"{without_err / max(without_total, 1e-9):.3f}",
         f"{with_err / max(with_total, 1e-9):.3f}" if with_total else "-",
-        f"named {100 * named_s / max(total_s, 1e-9):.0f}% of enrolled speakers' speech; "
+        f"named {100 * named_s / max(total_s, 1e-9):.0f}% of enrolled speakers' speech "
+        f"({100 * named_s / max(heard_s, 1e-9):.0f}% of what diarization heard of it); "
         f"{false_s:.1f} s of {unenrolled_s:.0f} s of speech named after a stranger",
     ])  # fmt: skip
     table(
@@ -235,6 +254,15 @@ def _majority(r: Recording, found) -> dict[int, str]:
         overlap = {s: r.ref.label_timeline(s).crop(tl).duration() for s in r.ref.labels()}
         out[c] = max(overlap, key=lambda s: overlap[s])
     return out
+
+
+def _heard(found, timeline) -> float:
+    """Seconds of `timeline` that any found speaker covers."""
+    from pyannote.core import Segment, Timeline
+
+    return timeline.crop(
+        Timeline([Segment(t.start, t.end) for t in found.turns]).support()
+    ).duration()
 
 
 def _labelled(found, timeline) -> dict[str, float]:

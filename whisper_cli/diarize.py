@@ -46,6 +46,9 @@ from whisper_cli.speakers.naming import Voiceprint, merge_named
 # side, a 30 s recording gave 4-6 embeddings and no distance held out of sample.
 STEP_SECONDS = 2.5
 STEP = int(STEP_SECONDS * SAMPLE_RATE)
+# A frame is speech when the segmentation's "nobody" class has a probability under this; None:
+# the likeliest class of all (pyannote's rule).
+NOBODY_BELOW: float | None = None
 # Less speech than this in a window: no embedding for that speaker (its frames still count
 # who talks). Embeddings of under a second are mostly noise: with 0.5 s, DER 0.226.
 MIN_EMBED_SECONDS = 1.0
@@ -91,14 +94,16 @@ class SpeakerTrack:
         should_stop: StopFn | None = None,
         segmenter: Segmenter | None = None,
         step: int = STEP,
+        nobody_below: float | None = NOBODY_BELOW,
     ) -> None:
         self.encoder, self.should_stop, self.step = encoder, should_stop, step
+        self.nobody_below = nobody_below
         self.segmenter = segmenter or load_segmenter()
         self.windows: list[_Window] = []
         self.embeddings: list[np.ndarray] = []
 
     def add(self, piece: np.ndarray, start: float) -> None:
-        found = self.segmenter(piece, self.step)
+        found = self.segmenter(piece, self.step, self.nobody_below)
         clips: list[np.ndarray] = []
         windows: list[_Window] = []
         for w_start, active in zip(found.starts, found.active, strict=True):

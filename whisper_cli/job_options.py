@@ -33,6 +33,7 @@ class JobOption:
     per_job: bool = True  # False: one setting for a whole worker (submit cannot set it)
     show_default: bool = True
     param: str | None = None  # the command's parameter, when not named like the field
+    metavar: str | None = None
 
     @property
     def name(self) -> str:
@@ -105,7 +106,7 @@ JOB_OPTIONS: tuple[JobOption, ...] = (
     _opt("speakers", "--speaker", "A known voice, by name: NAME=CLIP (a clip of 5-30 s in "
          "which only that person speaks; repeat for more clips or people) or NAME (enrolled "
          "with `wt voices add`). Matching speakers are called by the name (with --diarize).",
-         list[str], show_default=False),
+         list[str], show_default=False, metavar="NAME[=CLIP]"),
     _opt("max_line_width", "--max-line-width", "srt/vtt: characters in a line before it breaks "
          "(word timings computed).", int, show_default=False),
     _opt("max_line_count", "--max-line-count", "srt/vtt: lines in a cue (with "
@@ -123,7 +124,7 @@ def _parameter(option: JobOption, unset_unless_given: bool) -> inspect.Parameter
     if default is None:
         kind = kind | None
     show = option.show_default and not unset_unless_given
-    info = typer.Option(*option.flags, help=option.help, show_default=show)
+    info = typer.Option(*option.flags, help=option.help, show_default=show, metavar=option.metavar)
     return inspect.Parameter(
         option.name,
         inspect.Parameter.KEYWORD_ONLY,

@@ -81,14 +81,22 @@ class Segmenter:
             str(_model_path()), options, providers=["CPUExecutionProvider"]
         )
 
-    def __call__(self, audio: np.ndarray, step: int) -> Windows:
+    def __call__(self, audio: np.ndarray, step: int, nobody_below: float | None = None) -> Windows:
+        """Local activity. nobody_below: a frame is speech when the "nobody" class's
+        probability is under this (then the likeliest class with speakers wins); None: the
+        likeliest class of all, pyannote's rule."""
         starts = window_starts(audio.size, step)
         padded = np.pad(audio.astype(np.float32), (0, max(0, WINDOW - audio.size)))
         active = []
         for first in range(0, len(starts), BATCH):
             batch = np.stack([padded[s : s + WINDOW] for s in starts[first : first + BATCH]])
-            scores = self.session.run(None, {"input": batch[:, None, :]})[0]
-            active.append(POWERSET[scores.argmax(axis=-1)])
+            scores = self.session.run(None, {"input": batch[:, None, :]})[0]  # log-softmax
+            if nobody_below is None:
+                classes = scores.argmax(axis=-1)
+            else:
+                speech = np.exp(scores[..., 0]) < nobody_below
+                classes = np.where(speech, scores[..., 1:].argmax(axis=-1) + 1, 0)
+            active.append(POWERSET[classes])
         return Windows(np.array(starts), np.concatenate(active))
 
 
