@@ -28,6 +28,7 @@ from spool.layout import (
     valid_job_id,
 )
 from spool.permissions import adopt
+from spool.sidecars import notify_url_problem
 from spool.status import (
     CANCELED,
     QUEUED,
@@ -37,7 +38,7 @@ from spool.status import (
     write_json_atomic,
     write_status,
 )
-from whisper_cli.errors import InputNotFound, WtError
+from whisper_cli.errors import InputNotFound, InvalidOptions, WtError
 from whisper_cli.options import TranscribeOptions
 
 
@@ -57,10 +58,15 @@ class Drop:
         return self.final.with_name(self.final.name + ".json")
 
     def commit(
-        self, options: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None
+        self,
+        options: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        notify: str | None = None,
     ) -> str:
         if options:
             TranscribeOptions.from_mapping(options)
+        if notify is not None and (problem := notify_url_problem(notify)):
+            raise InvalidOptions(f"notify: {problem}", "give the URL to call when the job ends")
         sidecar = {
             "id": self.job_id,
             "name": self.name,
@@ -70,6 +76,8 @@ class Drop:
             "options": options or {},
             "metadata": metadata or {},
         }
+        if notify:
+            sidecar["notify"] = notify
         write_json_atomic(self.sidecar, sidecar)
         os.rename(self.tmp, self.final)
         return self.job_id
@@ -163,6 +171,7 @@ class Spool:
         job_id: str | None = None,
         move: bool = False,
         link: bool = False,
+        notify: str | None = None,
     ) -> str:
         """Enqueue a file. It is copied by default: a hard link would share the file with
         the caller, and an edit in place of the original would change the job's input."""
@@ -185,7 +194,7 @@ class Spool:
             else:
                 shutil.copyfile(audio, tmp)
 
-        return self.deliver(put, audio.name, options, metadata, job_id)
+        return self.deliver(put, audio.name, options, metadata, job_id, notify)
 
     def deliver(
         self,
@@ -194,6 +203,7 @@ class Spool:
         options: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         job_id: str | None = None,
+        notify: str | None = None,
     ) -> str:
         """The one way wt produces a drop: `put` writes the audio under a temporary name in
         the inbox, the sidecar (with the client's id and the size) follows, and a rename
@@ -203,7 +213,7 @@ class Spool:
         drop = self.open_drop(name, job_id)
         with drop.kept_on_success():
             put(drop.tmp)
-            return drop.commit(options, metadata)
+            return drop.commit(options, metadata, notify)
 
     def open_drop(self, name: str, job_id: str | None = None) -> Drop:
         """A drop to write into (Drop.tmp), for producers that learn the options only after
@@ -359,8 +369,24 @@ class Spool:
                     if exc is not None:
                         raise not_permitted(Path(exc.filename).parent, exc)
                     continue  # removed in part meanwhile by someone else, or being written
+                shutil.rmtree(self.layout.references / status.job_id, ignore_errors=True)
             removed.append(status.job_id)
         return removed
+
+    def purge(self, job_id: str) -> Path:
+        """Remove a finished job's folder: its input audio, results and status."""
+        status = self.status(job_id)  # JobNotFound / NotTaken
+        if not status.terminal:
+            raise NotCompleted(
+                f"job {job_id} is {status.state}: only a finished job is removed",
+                "cancel it first, then remove it once it is canceled",
+            )
+        job_dir = self.job_dir(job_id)
+        shutil.rmtree(job_dir, ignore_errors=True)
+        shutil.rmtree(self.layout.references / job_id, ignore_errors=True)
+        if job_dir.exists():
+            raise SpoolError(f"{job_dir}: could not be removed", "check the folder's permissions")
+        return job_dir
 
     def daemons(self) -> list[tuple[Heartbeat, bool]]:
         return [(b, is_alive(b)) for b in read_heartbeats(self.check().layout)]

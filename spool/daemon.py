@@ -16,10 +16,11 @@ import os
 import queue
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spool.client import Spool
 from spool.daemon_log import Log
 from spool.dispatch import Dispatch, WorkerSlot
 from spool.heartbeat import (
@@ -38,10 +39,14 @@ from spool.layout import HOST, Layout, log_safe, utcnow
 from spool.metrics import DaemonMetrics
 from spool.permissions import adopt, make_shared
 from spool.recovery import Recovery
+from spool.status import COMPLETED, JobStatus
 from spool.watch import InboxWatch, filesystem_sends_events
+from spool.webhooks import Notifier, WebhookConfig
 from whisper_cli import __version__
 from whisper_cli.errors import WtError
 from whisper_cli.options import TranscribeOptions
+
+RETENTION_EVERY = 60.0  # seconds between looks for jobs past --keep-finished
 
 
 @dataclass
@@ -66,6 +71,9 @@ class DaemonConfig:
     metrics_address: str = "0.0.0.0"
     max_batch: int = 1  # jobs one worker runs side by side, sharing batched decoding
     pack: bool = False  # their short clips share one window (whisper_cli/engines/packing.py)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    delete_input: bool = False  # a completed job's input audio is deleted
+    keep_finished: float | None = None  # seconds a finished job is kept (None: until cleaned)
 
 
 class Daemon(InboxWatch, Dispatch, Recovery):
@@ -108,6 +116,7 @@ class Daemon(InboxWatch, Dispatch, Recovery):
         self.troubles: dict[str, str] = {}  # step -> what keeps failing there
         self.spawn_failures = 0
         self.next_spawn = 0.0
+        self.notifier = Notifier(self.layout, config.webhooks, self.log)
         self.metrics = DaemonMetrics(self.layout)
         self.metrics.running.set_function(lambda: len(self._running()))
         self.metrics.workers.set_function(
@@ -157,6 +166,7 @@ class Daemon(InboxWatch, Dispatch, Recovery):
             self.log("recovered", None, intakes=recovered)
         for _ in range(self.cfg.workers):
             self.slots.append(self._spawn())
+        self.notifier.start()
         try:
             self._loop(polling)
         finally:
@@ -216,6 +226,7 @@ class Daemon(InboxWatch, Dispatch, Recovery):
             self._stop_worker(slot)
         if self.observer is not None:
             self.observer.stop()
+        self.notifier.stop()  # an undelivered webhook stays "waiting": the next start sends it
         with contextlib.suppress(OSError):
             remove_heartbeat(self.layout, self.id)
         self.log("stopped", None, daemon=self.id, jobs_done=self.jobs_done)
@@ -253,6 +264,25 @@ class Daemon(InboxWatch, Dispatch, Recovery):
                 self._guarded("recover", self._recover_dead)
             if self.owed and self._due("owed", 1.0):
                 self._pay_owed()
+            if self.cfg.keep_finished is not None and self._due("retention", RETENTION_EVERY):
+                self._guarded("retention", self._remove_expired)
+
+    def _remove_expired(self) -> None:
+        """--keep-finished: finished jobs older than that go, folder and all."""
+        assert self.cfg.keep_finished is not None
+        for job_id in Spool(self.layout.root).clean(self.cfg.keep_finished):
+            self.finished.discard(job_id)
+            self.log("removed", job_id, why="keep-finished", age_over=self.cfg.keep_finished)
+
+    def _ended(self, job_id: str, status: JobStatus | None) -> None:
+        """A job reached its final state (seen by this daemon): its webhook, and with
+        --delete-input a completed job's input audio."""
+        self.notifier.consider(job_id, status)
+        if self.cfg.delete_input and status is not None and status.state == COMPLETED:
+            path = self.layout.jobs / job_id / status.input.file
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                self.log("removed", job_id, why="delete-input", file=status.input.file)
 
     def _settle(self, job_id: str, action: Any) -> None:
         """Do a job's final write now, or owe it and retry until the spool takes it."""

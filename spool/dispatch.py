@@ -214,6 +214,7 @@ class Dispatch:
                     "error": status.error.message if status.error else None,
                 }
             self.log(state, job_id, **fields)
+            self._ended(job_id, status)
         elif kind == "loaded":
             self.metrics.model_loads.labels(message[1]).inc()
         elif kind == "unloaded":
@@ -282,6 +283,7 @@ class Dispatch:
             write_status(job_dir, final)
             self.log(state, job_id, input=status.input.name, how=why)
             self.metrics.job_finished(state, final.run_seconds(), final.progress.duration)
+            self._ended(job_id, final)
         release(job_dir)
         self.finished.add(job_id)
 

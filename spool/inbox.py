@@ -64,6 +64,7 @@ from spool.status import (
     write_json_atomic,
     write_status,
 )
+from spool.webhooks import new_notify
 from whisper_cli.errors import IncompleteInput, InvalidOptions, WtError
 from whisper_cli.options import TranscribeOptions
 
@@ -188,7 +189,8 @@ def intake(
     entry: dict[str, Any] = {"name": name, "file": input_file_name(name)}
     if name_hex:
         entry["name_hex"] = name_hex
-    staging = _stage(layout, _request(job_id, entry, options, sidecar.metadata, error), path)
+    request = _request(job_id, entry, options, sidecar.metadata, error, sidecar.notify)
+    staging = _stage(layout, request, path)
     if staging is None:
         return None
     if sidecar_path is not None:
@@ -212,9 +214,11 @@ def _request(
     options: dict[str, Any],
     metadata: dict[str, Any],
     error: WtError | None,
+    notify: str | None = None,
 ) -> dict[str, Any]:
     """request.json: what a half-done intake needs to be finished by any daemon."""
     return {
+        "notify": notify,
         "protocol": PROTOCOL_VERSION,
         "job_id": job_id,
         "input": entry,
@@ -298,6 +302,7 @@ def finish_intake(layout: Layout, staging: Path, max_input_bytes: int) -> None:
         options=request["options"],
         metadata=request["metadata"],
         created_at=request["submitted_at"],
+        notify=new_notify(request.get("notify")),
     )
     if error is not None:
         status.advance(FAILED, error=JobError(**error))

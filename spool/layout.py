@@ -46,6 +46,12 @@ class Layout:
     def daemons(self) -> Path:
         return self.root / "daemons"
 
+    @property
+    def references(self) -> Path:
+        """Reference clips of known speakers that came with HTTP uploads, one folder per
+        job id (made when first needed; removed with the job)."""
+        return self.root / "references"
+
     def job(self, job_id: str) -> Path:
         if not valid_job_id(job_id):
             raise ValueError(f"invalid job id {job_id!r}")

@@ -48,6 +48,7 @@ class Recovery:
             if status.terminal:
                 self.finished.add(job_id)
                 self.pending.discard(job_id)
+                self._ended(job_id, status)  # ended elsewhere, or before this daemon started
             elif status.state == QUEUED and not os.path.lexists(job_dir / CLAIM):
                 self.pending.add(job_id)
                 if os.path.lexists(job_dir / CANCEL):
@@ -62,6 +63,7 @@ class Recovery:
             if status is not None and status.state == QUEUED:
                 write_status(job_dir, status.advance(CANCELED))
                 self.log(CANCELED, job_id, input=status.input.name, was="queued")
+                self._ended(job_id, status)
         finally:
             release(job_dir)
         self.pending.discard(job_id)

@@ -22,7 +22,7 @@ from spool.layout import (
 from whisper_cli.errors import WtError
 
 MAX_SIDECAR_BYTES = 64 * 1024
-SIDECAR_KEYS = {"id", "name", "size", "options", "metadata"}
+SIDECAR_KEYS = {"id", "name", "size", "options", "metadata", "notify"}
 
 
 def find_sidecar(audio: Path) -> Path | None:
@@ -117,6 +117,21 @@ class Sidecar:
     options: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    notify: str | None = None  # a URL the daemon POSTs to when the job ends (spool/webhooks.py)
+
+
+def notify_url_problem(url: object) -> str | None:
+    """Why a webhook URL is unusable, or None (where it may go is the daemon's call)."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str) or not 0 < len(url) <= 2048:
+        return "must be an http:// or https:// URL of at most 2048 characters"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http:// or https:// URL"
+    if parts.username or parts.password:
+        return "credentials in the URL are refused: the daemon signs its calls instead"
+    return None
 
 
 def read_sidecar(path: Path) -> Sidecar:
@@ -137,6 +152,7 @@ def read_sidecar(path: Path) -> Sidecar:
     unknown = sorted(set(data) - SIDECAR_KEYS)
     job_id, name, size = data.get("id"), data.get("name"), data.get("size")
     options, metadata = data.get("options", {}), data.get("metadata", {})
+    notify = data.get("notify")
     if unknown:
         known = ", ".join(sorted(SIDECAR_KEYS))
         error = f"unknown sidecar key(s): {', '.join(unknown)} (known: {known})"
@@ -151,7 +167,9 @@ def read_sidecar(path: Path) -> Sidecar:
         error = "sidecar size must be a whole number of bytes"
     elif not isinstance(options, dict) or not isinstance(metadata, dict):
         error = "sidecar options and metadata must be JSON objects"
+    elif notify is not None and (problem := notify_url_problem(notify)):
+        error = f"sidecar notify: {problem}"
     else:
-        return Sidecar(job_id, name, size, options, metadata)
+        return Sidecar(job_id, name, size, options, metadata, notify=notify)
     # The client's id is kept whatever else is wrong, so the failed job is found under it.
     return Sidecar(job_id=job_id if valid_job_id(job_id) else None, error=error)

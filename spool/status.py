@@ -81,6 +81,9 @@ class JobStatus:
     attempts: int = 0
     outputs: list[str] = field(default_factory=list)
     protocol: int = PROTOCOL_VERSION
+    # The webhook (spool/webhooks.py), when the drop asked for one: url, state (waiting,
+    # delivering, delivered, failed, refused), attempts [{at, status | error}].
+    notify: dict[str, Any] | None = None
 
     @property
     def terminal(self) -> bool:

@@ -164,11 +164,45 @@ def daemon(
     metrics_address: Annotated[
         str, typer.Option("--metrics-address", help="Address for --metrics-port.")
     ] = "0.0.0.0",
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-secret",
+            envvar="WT_WEBHOOK_SECRET",
+            help="Sign webhook calls with HMAC-SHA256 under this secret (header Wt-Signature; "
+            "also $WT_WEBHOOK_SECRET).",
+            show_default=False,
+        ),
+    ] = None,
+    webhook_allow: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-allow",
+            help="Comma-separated hosts, addresses or CIDR ranges webhooks may call; without "
+            "it, public addresses only (never the internal network).",
+            show_default=False,
+        ),
+    ] = None,
+    delete_input: Annotated[
+        bool,
+        typer.Option("--delete-input", help="Delete a job's input audio once it completes."),
+    ] = False,
+    keep_finished: Annotated[
+        str | None,
+        typer.Option(
+            "--keep-finished",
+            help="Remove finished jobs (folder, audio, results) this long after they end "
+            "(e.g. 7d, 12h, 30m).",
+            show_default=False,
+        ),
+    ] = None,
     *,
     job: dict[str, Any],
 ) -> None:
     """Serve a job spool: transcribe files dropped into SPOOL/inbox (options: job defaults)."""
+    from spool.client import parse_duration
     from spool.daemon import DaemonConfig, serve
+    from spool.webhooks import WebhookConfig
     from whisper_cli.batching import default_max_batch
 
     if spool is None:
@@ -178,8 +212,10 @@ def daemon(
     try:
         defaults = build_options(job)
         max_bytes = parse_size(max_input_size)
+        keep = parse_duration(keep_finished) if keep_finished else None
     except WtError as exc:
         raise fail(exc) from None
+    allow = tuple(h.strip().lower() for h in (webhook_allow or "").split(",") if h.strip())
     config = DaemonConfig(
         spool=spool,
         defaults=defaults,
@@ -199,6 +235,9 @@ def daemon(
         group=group,
         metrics_port=metrics_port,
         metrics_address=metrics_address,
+        webhooks=WebhookConfig(secret=webhook_secret, allow=allow),
+        delete_input=delete_input,
+        keep_finished=keep,
     )
     try:
         code = serve(config)
@@ -289,6 +328,15 @@ def submit(
         ),
     ] = False,
     wait_: Annotated[bool, typer.Option("--wait", help="Wait for the jobs to finish.")] = False,
+    notify: Annotated[
+        str | None,
+        typer.Option(
+            "--notify",
+            help="URL the daemon POSTs to when the job ends (signed with the daemon's "
+            "--webhook-secret).",
+            show_default=False,
+        ),
+    ] = None,
     *,
     job: dict[str, Any],
 ) -> None:
@@ -308,7 +356,7 @@ def submit(
     ids = []
     for f in files:
         try:
-            ids.append(sp.submit(f, options, meta, job_id, move, link))
+            ids.append(sp.submit(f, options, meta, job_id, move, link, notify))
         except WtError as exc:
             raise fail(exc, EXIT_FAILED) from None
         print(ids[-1], flush=True)
@@ -442,20 +490,39 @@ def result(
 
 @app.command()
 def clean(
+    job_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Finished jobs to remove now (folder, audio, results).", show_default=False
+        ),
+    ] = None,
     older_than: Annotated[
-        str, typer.Option("--older-than", help="Age of finished jobs to remove: 90s, 15m, 12h, 7d.")
-    ],
+        str | None,
+        typer.Option("--older-than", help="Age of finished jobs to remove: 90s, 15m, 12h, 7d."),
+    ] = None,
     spool: SpoolOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list them.")] = False,
 ) -> None:
-    """Remove finished jobs (completed, failed, canceled) older than a given age."""
+    """Remove finished jobs (completed, failed, canceled): the given ones, or those older than
+    a given age."""
     from spool.client import parse_duration
 
+    if bool(job_ids) == bool(older_than):
+        raise fail("give job ids, or --older-than AGE (one of the two)")
     sp = open_spool(spool)
     try:
-        removed = sp.clean(parse_duration(older_than), dry_run)
+        if job_ids:
+            removed = []
+            for job_id in job_ids:
+                if not dry_run:
+                    sp.purge(job_id)
+                elif not sp.status(job_id).terminal:
+                    raise fail(f"job {job_id} has not finished: cancel it first", EXIT_FAILED)
+                removed.append(job_id)
+        else:
+            removed = sp.clean(parse_duration(older_than or ""), dry_run)
     except WtError as exc:
-        raise fail(exc) from None
+        raise fail_job(exc) from None
     for job_id in removed:
         print(job_id)
     err.print(f"{'would remove' if dry_run else 'removed'} {len(removed)} finished job(s)")

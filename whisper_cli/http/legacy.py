@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from spool.client import JobNotFound, NotTaken, Spool
+from whisper_cli.http.job_request import UPLOAD_FIELDS, read_job
 from whisper_cli.http.render import legacy_status
 from whisper_cli.http.streamed_form import streamed_form, upload_body
 
@@ -27,13 +28,15 @@ def greeting() -> dict[str, str]:
     }
 
 
-@router.post("/transcribe", status_code=202, openapi_extra=upload_body())
+@router.post("/transcribe", status_code=202, openapi_extra=upload_body(**UPLOAD_FIELDS))
 async def transcribe(request: Request, model_name: str | None = None) -> dict[str, str]:
     """Queue an upload (multipart field `file`, streamed into the spool). `model_name` picks
-    the model; without it, the daemon's default (the replaced service defaulted to tiny)."""
-    options = {"model": model_name} if model_name else {}
+    the model; without it, the daemon's default (the replaced service defaulted to tiny).
+    Optional form fields, as on POST /jobs: any per-job option, `options` (JSON), `notify`,
+    known speakers."""
+    extra = {"model": model_name} if model_name else {}
     async with streamed_form(request, request.app.state.config) as form:
-        job_id = await form.commit(options)
+        job_id, _ = await read_job(form, spool_of(request), extra=extra)
     return {"job_id": job_id, "message": "Transcription job created"}
 
 

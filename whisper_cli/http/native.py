@@ -7,7 +7,9 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from spool.client import JobNotFound, NoSuchResult, NotCompleted
+from whisper_cli.http import job_request
 from whisper_cli.http.legacy import spool_of
+from whisper_cli.http.streamed_form import streamed_form, upload_body
 from whisper_cli.options import KNOWN_FORMATS
 
 router = APIRouter(prefix="/jobs", tags=["wt jobs"])
@@ -19,6 +21,22 @@ MEDIA = {
     "tsv": "text/tab-separated-values",
     "rttm": "text/plain",
 }
+
+
+@router.post("", status_code=202, openapi_extra=upload_body(**job_request.UPLOAD_FIELDS))
+async def submit(request: Request) -> dict:
+    """Queue an upload with any per-job option as a form field (or one JSON `options`
+    field), a webhook URL (`notify`) and known speakers; 202 with the job's id."""
+    spool = spool_of(request)
+    async with streamed_form(request, request.app.state.config) as form:
+        job_id, notify = await job_request.read_job(form, spool)
+    return {
+        "id": job_id,
+        "job_id": job_id,
+        "state": "submitted",
+        "notify": notify,
+        "links": {"status": f"/jobs/{job_id}", "result": f"/jobs/{job_id}/result"},
+    }
 
 
 @router.get("")
@@ -52,7 +70,17 @@ def result(job_id: str, request: Request, format: str = "txt") -> PlainTextRespo
 
 
 @router.delete("/{job_id}")
-def cancel(job_id: str, request: Request) -> dict:
+def cancel(job_id: str, request: Request, purge: bool = False) -> dict:
+    """Cancel a job; with purge=true remove a finished job's folder: its audio, results and
+    status (409 while it runs: cancel it first)."""
+    if purge:
+        try:
+            spool_of(request).purge(job_id)
+        except JobNotFound:
+            raise HTTPException(404, "Job ID not found") from None
+        except NotCompleted as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {"job_id": job_id, "purged": True}
     try:
         status = spool_of(request).cancel(job_id)
     except JobNotFound:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -15,14 +16,24 @@ from spool.client import NotTaken, Spool
 from spool.layout import RESULT_STEM
 from spool.status import COMPLETED, JobStatus
 from whisper_cli.errors import InvalidOptions
-from whisper_cli.http.render import result_json, verbose_json
+from whisper_cli.http.job_request import known_speakers
+from whisper_cli.http.legacy import spool_of
+from whisper_cli.http.render import diarized_json, result_json, verbose_json
 from whisper_cli.http.streamed_form import streamed_form, upload_body
 from whisper_cli.options import TranscribeOptions
 
 router = APIRouter(prefix="/v1", tags=["OpenAI audio API"])
 
-FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
-DEFAULT_MODEL_ALIASES = {"", "whisper-1"}  # OpenAI's model name: the daemons' default
+FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
+# OpenAI's model names: the daemons' default Whisper model. The diarize model also diarizes.
+DIARIZE_MODEL = "gpt-4o-transcribe-diarize"
+DEFAULT_MODEL_ALIASES = {
+    "",
+    "whisper-1",
+    "gpt-4o-transcribe",
+    "gpt-4o-mini-transcribe",
+    DIARIZE_MODEL,
+}
 MEDIA = {"srt": "application/x-subrip", "vtt": "text/vtt", "text": "text/plain"}
 # The spool's error types, as HTTP statuses: the caller's input, or the service.
 CLIENT_ERRORS = {
@@ -73,6 +84,13 @@ TRANSCRIPTION_FIELDS = {
     "response_format": {**TEXT, "enum": list(FORMATS), "default": "json"},
     "timestamp_granularities[]": {"type": "array", "items": {**TEXT, "enum": ["word", "segment"]}},
     "stream": {"type": "boolean", "default": False},
+    "known_speaker_names[]": {"type": "array", "items": TEXT},
+    "known_speaker_references[]": {
+        "type": "array",
+        "items": {**TEXT, "description": "data URL of a 2-10 s clip of that speaker"},
+    },
+    "chunking_strategy": {**TEXT, "description": "accepted; wt always cuts long audio itself"},
+    "diarize": {"type": "boolean", "default": False},
 }
 TRANSLATION_FIELDS = {
     k: v
@@ -106,14 +124,32 @@ async def run(request: Request, task: str) -> Response:
         translate = task == "translate"
         words = not translate and "word" in form.texts("timestamp_granularities[]")
         stream = not translate and form.flag("stream")
+        model = form.text("model", "whisper-1") or ""
+        diarize = not translate and (
+            model == DIARIZE_MODEL or response_format == "diarized_json" or form.flag("diarize")
+        )
+        if response_format == "diarized_json" and translate:
+            raise OpenAIError(
+                400, "diarized_json is for transcriptions", "invalid_request_error", "invalid_value"
+            )
         options: dict[str, Any] = {
             "task": task,
             "output_formats": ["json", "txt", "srt", "vtt"],
             "word_timestamps": words,
         }
-        model = form.text("model", "whisper-1") or ""
         if model not in DEFAULT_MODEL_ALIASES:
             options["model"] = model
+        if diarize:
+            options["diarize"] = True
+            assert form.drop is not None
+            try:
+                speakers = await run_in_threadpool(
+                    known_speakers, form, spool_of(request).layout.references, form.drop.job_id
+                )
+            except HTTPException as exc:
+                raise OpenAIError(400, str(exc.detail), "invalid_request_error") from None
+            if speakers:
+                options["speakers"] = speakers
         language = None if translate else form.text("language")
         if language:
             options["language"] = language
@@ -126,11 +162,13 @@ async def run(request: Request, task: str) -> Response:
         try:
             TranscribeOptions.from_mapping(options)
         except InvalidOptions as exc:
+            shutil.rmtree(spool_of(request).layout.references / form.drop.job_id, True)
             raise OpenAIError(400, str(exc), "invalid_request_error", exc.kind) from None
         job_id = await form.commit(options)
     spool: Spool = request.app.state.spool
     if stream:
-        return StreamingResponse(events(request, spool, job_id), media_type="text/event-stream")
+        stream_of = diarized_events if response_format == "diarized_json" else events
+        return StreamingResponse(stream_of(request, spool, job_id), media_type="text/event-stream")
     status = await finished(request, spool, job_id)
     job_dir = spool.job_dir(job_id)
     if status.state != COMPLETED:
@@ -142,6 +180,8 @@ async def run(request: Request, task: str) -> Response:
     data = result_json(job_dir)
     if response_format == "json":
         return JSONResponse({"text": data["text"]})
+    if response_format == "diarized_json":
+        return JSONResponse(diarized_json(data, task))
     return JSONResponse(verbose_json(data, task, words))
 
 
@@ -198,6 +238,21 @@ async def events(request: Request, spool: Spool, job_id: str):
     for segment in data["segments"][sent:]:
         yield sse({"type": "transcript.text.delta", "delta": segment["text"]})
     yield sse({"type": "transcript.text.done", "text": data["text"]})
+
+
+async def diarized_events(request: Request, spool: Spool, job_id: str):
+    """diarized_json streamed as OpenAI streams it: a `transcript.text.segment` event per
+    segment, with its speaker, then `transcript.text.done`. Speakers are known only once the
+    whole recording is clustered, so the segments come when the job ends."""
+    status = await finished(request, spool, job_id)
+    if status.state != COMPLETED:
+        err = failure(status)
+        yield sse({"type": "error", "error": {"message": err.detail, "type": err.kind}})
+        return
+    body = diarized_json(result_json(spool.job_dir(job_id)), "transcribe")
+    for segment in body["segments"]:
+        yield sse(segment)
+    yield sse({"type": "transcript.text.done", "text": body["text"], "usage": body["usage"]})
 
 
 def sse(event: dict[str, Any]) -> str:

@@ -69,3 +69,25 @@ def verbose_json(data: dict[str, Any], task: str, words: bool) -> dict[str, Any]
             for w in s.get("words") or ()
         ]
     return body
+
+
+def diarized_json(data: dict[str, Any], task: str) -> dict[str, Any]:
+    """OpenAI's diarized_json (gpt-4o-transcribe-diarize): segments with their speaker, the
+    known name where one matched, else wt's neutral label."""
+    return {
+        "task": task,
+        "duration": data["duration"],
+        "text": data["text"],
+        "segments": [
+            {
+                "type": "transcript.text.segment",
+                "id": f"seg_{i}",
+                "start": s["start"],
+                "end": s["end"],
+                "text": s["text"],
+                "speaker": s.get("speaker") or "SPEAKER_00",
+            }
+            for i, s in enumerate(data["segments"])
+        ],
+        "usage": {"type": "duration", "seconds": round(float(data["duration"]), 3)},
+    }

@@ -28,6 +28,10 @@ from whisper_cli.http.uploads import ServeConfig, TooLarge, check_queue, queue_c
 
 FILE_FIELD = "file"
 MAX_FIELD_BYTES = 64 * 1024  # a form field (model, prompt, ...) larger than this is refused
+# Known speakers' reference clips come as data URLs in form fields (OpenAI's shape): a 30 s
+# clip is ~1.3 MB of base64 as 16-bit wav.
+LARGE_FIELDS = {"known_speaker_references", "known_speaker_references[]"}
+MAX_LARGE_FIELD_BYTES = 22 * 1024 * 1024
 MAX_FIELDS = 64
 # Past the limit, up to this much more of the body is read and dropped before the 413: a
 # client a little over the limit finishes sending and reads the answer (a server that closes
@@ -90,10 +94,9 @@ class StreamedForm:
             self._out.write(data[start:end])
             return
         self._buffer += data[start:end]
-        if len(self._buffer) > MAX_FIELD_BYTES:
-            raise HTTPException(
-                400, f"{self._part}: form field larger than {MAX_FIELD_BYTES} bytes"
-            )
+        limit = MAX_LARGE_FIELD_BYTES if self._part in LARGE_FIELDS else MAX_FIELD_BYTES
+        if len(self._buffer) > limit:
+            raise HTTPException(400, f"{self._part}: form field larger than {limit} bytes")
 
     def on_part_end(self) -> None:
         if self._out is not None:
@@ -132,9 +135,14 @@ class StreamedForm:
             raise HTTPException(400, f"{name}: {value!r} is not true or false")
         return value in ("true", "1", "yes", "on")
 
-    async def commit(self, options: dict[str, Any], metadata: dict[str, Any] | None = None) -> str:
+    async def commit(
+        self,
+        options: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        notify: str | None = None,
+    ) -> str:
         assert self.drop is not None
-        job_id = await run_in_threadpool(self.drop.commit, options, metadata)
+        job_id = await run_in_threadpool(self.drop.commit, options, metadata, notify)
         queue_changed(self.spool)
         return job_id
 
