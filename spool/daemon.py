@@ -264,7 +264,11 @@ class Daemon(InboxWatch, Dispatch, Recovery):
                 self._guarded("recover", self._recover_dead)
             if self.owed and self._due("owed", 1.0):
                 self._pay_owed()
-            if self.cfg.keep_finished is not None and self._due("retention", RETENTION_EVERY):
+            keep = self.cfg.keep_finished
+            # Looked for every minute, or every tenth of a short retention (1 s at least).
+            if keep is not None and self._due(
+                "retention", min(RETENTION_EVERY, max(1.0, keep / 10))
+            ):
                 self._guarded("retention", self._remove_expired)
 
     def _remove_expired(self) -> None:

@@ -213,13 +213,15 @@ class Notifier:
                 self.wake.set()
         except FileNotFoundError:
             return  # the job was removed meanwhile
+        except Exception as exc:  # a bug must not end delivery for every other job
+            self.log("webhook-error", job_id, error=f"{type(exc).__name__}: {exc}")
         finally:
             with self.lock:
                 self.busy.discard(job_id)
 
-    def _record(self, job_dir: Path, status: JobStatus, event: str, **fields: Any) -> None:
-        write_status(job_dir, status)
-        self.log(event, status.job_id, **fields)
+    def _record(self, job_dir: Path, job: JobStatus, event: str, **fields: Any) -> None:
+        write_status(job_dir, job)
+        self.log(event, job.job_id, **fields)
 
     def _post(self, url: str, body: bytes, job_id: str) -> dict[str, Any]:
         headers = {"Content-Type": "application/json", "Wt-Webhook-Id": job_id}
