@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from spool.client import JobNotFound, NoSuchResult, NotCompleted
+from spool.client import JobNotFound, NoSuchResult, NotCompleted, NotTaken
 from whisper_cli.http import job_request
 from whisper_cli.http.legacy import spool_of
 from whisper_cli.http.streamed_form import streamed_form, upload_body
@@ -48,10 +48,10 @@ async def jobs(request: Request) -> list[dict]:
 def job(job_id: str, request: Request) -> dict:
     try:
         return spool_of(request).status(job_id).to_dict()
+    except NotTaken:  # submitted, in the inbox: no daemon has taken it yet
+        return {"job_id": job_id, "state": "submitted", "taken": False}
     except JobNotFound:
         raise HTTPException(404, "Job ID not found") from None
-    except NotCompleted as exc:  # submitted, not yet taken by a daemon
-        raise HTTPException(404, str(exc)) from None
 
 
 @router.get("/{job_id}/result")
