@@ -130,6 +130,11 @@ class Daemon(InboxWatch, Dispatch, Recovery):
         if self.cfg.metrics_port is not None:
             self._serve_metrics()  # before the heartbeat: a daemon that cannot start says nothing
         polling = self.cfg.poll or not filesystem_sends_events(self.layout.root)
+        if not polling:
+            # Armed before the heartbeat says this daemon serves the spool: a drop renamed in
+            # the moment `wt health` says ready is seen as a rename (taken at once), not found
+            # by a scan as a file that may still be written (taken after --settle).
+            self._start_observer()
         self.beat = Heartbeat(
             self.id,
             HOST,
@@ -151,8 +156,6 @@ class Daemon(InboxWatch, Dispatch, Recovery):
         )
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        if not polling:
-            self._start_observer()
         self.log(
             "started",
             None,
