@@ -1,17 +1,20 @@
 """`wt serve` under many clients: `python bench/http_load.py [--pollers 64] [--uploads 32]
-[--upload-mb 4] [--jobs 300] [--rounds 3] [--before REV]`
+[--upload-mb 4] [--jobs 300] [--rounds 3] [--ways "h11=--http h11 --loop asyncio" ...]`
 
 A spool with --jobs finished jobs (status.json and result.json of a real transcription, copied)
 and a fresh `wt serve` on 127.0.0.1 (no daemon: uploads become drops). Two phases per round:
 1. quiet: --pollers clients each poll status (GET /status/ID, the replaced service's, and
-   GET /jobs/ID, wt's) of random jobs as fast as answers come, for --seconds;
+   GET /jobs/ID, wt's) of random jobs every --interval seconds (0: as fast as answers come),
+   for --seconds;
 2. busy: the same polling while --uploads clients stream --upload-mb each into POST /transcribe
    at once ("the top of the hour").
 Reported per phase: status reads per second, p50 and p99 latency, errors (any non-2xx or
 transport error; none allowed), the server's peak RSS; and the uploads' total MB/s. Bounded:
 each phase stops after --seconds, and the whole run after --rounds; traffic goes to
-127.0.0.1 only. With --before REV, the server of that git revision runs the same load,
-alternating with this checkout's, medians over rounds.
+127.0.0.1 only. --ways: named sets of `wt serve` arguments (NAME=ARGS), run alternating,
+medians over rounds (default: the pure-Python h11 parser and asyncio's loop, wt 0.5's setup,
+against this checkout's defaults and --workers 2); --before REV adds the server of that git
+revision with its defaults.
 """
 
 from __future__ import annotations
@@ -62,19 +65,40 @@ def make_spool(root: Path, jobs: int) -> list[str]:
 
 
 def rss_kb(pid: int) -> int:
+    """The server's resident memory, its worker processes included."""
+    total = 0
+    pids = [pid]
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
     except OSError:
         pass
-    return 0
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
 
 
-def start_server(checkout: Path, spool: Path, port: int) -> subprocess.Popen:
+def start_server(
+    spool: Path, port: int, extra: list[str], checkout: Path = ROOT
+) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(checkout), "WT_API_KEY": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "whisper_cli", "serve", "--spool", str(spool), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "whisper_cli",
+            "serve",
+            "--spool",
+            str(spool),
+            "--port",
+            str(port),
+            *extra,
+        ],
         env=env,
         cwd=checkout,
         stdout=subprocess.DEVNULL,
@@ -93,8 +117,10 @@ def start_server(checkout: Path, spool: Path, port: int) -> subprocess.Popen:
     raise SystemExit("http_load.py: the server did not start")
 
 
-async def poll(client, url: str, ids: list[str], stop: float, lat: list[float], errors: list):
+async def poll(client, url, ids, stop: float, lat: list[float], errors: list, interval: float):
+    await asyncio.sleep(random.random() * interval)  # pollers spread over the interval
     while time.monotonic() < stop:
+        started = time.monotonic()
         job = random.choice(ids)
         path = f"/status/{job}" if random.random() < 0.5 else f"/jobs/{job}"
         t0 = time.perf_counter()
@@ -105,6 +131,7 @@ async def poll(client, url: str, ids: list[str], stop: float, lat: list[float], 
         except Exception as exc:  # noqa: BLE001 (every failure counts as an error)
             errors.append(type(exc).__name__)
         lat.append(time.perf_counter() - t0)
+        await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
 async def upload(client, url: str, body: Path, errors: list) -> int:
@@ -138,7 +165,9 @@ async def phase(url, ids, args, body: Path | None, pid: int) -> dict:
     async with httpx.AsyncClient(limits=limits, timeout=120) as client:
         stop = time.monotonic() + args.seconds
         t0 = time.perf_counter()
-        pollers = [poll(client, url, ids, stop, lat, errors) for _ in range(args.pollers)]
+        pollers = [
+            poll(client, url, ids, stop, lat, errors, args.interval) for _ in range(args.pollers)
+        ]
         uploads = [upload(client, url, body, errors) for _ in range(args.uploads)] if body else []
         results = await asyncio.gather(*pollers, *uploads)
         wall = time.perf_counter() - t0
@@ -162,12 +191,30 @@ def main() -> None:
     ap.add_argument("--upload-mb", type=float, default=4.0)
     ap.add_argument("--jobs", type=int, default=300)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument(
+        "--interval",
+        type=float,
+        default=0.25,
+        help="seconds between a poller's reads (0: back to back)",
+    )
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--before", help="git revision to compare with")
+    ap.add_argument(
+        "--ways",
+        nargs="+",
+        default=[
+            "h11 + asyncio (0.5)=--http h11 --loop asyncio",
+            "default=",
+            "--workers 2=--workers 2",
+        ],
+        help="NAME=wt serve arguments",
+    )
+    ap.add_argument("--before", help="also run the server of this git revision (defaults)")
     args = ap.parse_args()
-    ways = {"this checkout": ROOT}
+    ways = {w.split("=", 1)[0]: w.split("=", 1)[1].split() for w in args.ways}
+    checkouts = {w: ROOT for w in ways}
     if args.before:
-        ways = {f"before ({args.before})": worktree(args.before), **ways}
+        name = f"before ({args.before})"
+        ways, checkouts = {name: [], **ways}, {name: worktree(args.before), **checkouts}
     tmp = Path(tempfile.mkdtemp(prefix="wt-http-load-"))
     body = tmp / "up.wav"
     body.write_bytes(os.urandom(int(args.upload_mb * 2**20)))
@@ -179,7 +226,7 @@ def main() -> None:
             spool = tmp / f"spool-{r}-{len(runs[way]['quiet'])}-{abs(hash(way))}"
             ids = make_spool(spool, args.jobs)
             port += 1
-            proc = start_server(ways[way], spool, port)
+            proc = start_server(spool, port, ways[way], checkouts[way])
             url = f"http://127.0.0.1:{port}"
             try:
                 for name, up in (("quiet", None), ("busy", body)):
@@ -202,11 +249,13 @@ def main() -> None:
     table(
         f"`wt serve` under {args.pollers} polling clients, {args.uploads} uploads of "
         f"{args.upload_mb:g} MB at once; medians of {args.rounds} rounds",
-        ["server", "phase", "status reads/s", "p50 ms", "p99 ms", "errors (all rounds)",
+        ["wt serve", "phase", "status reads/s", "p50 ms", "p99 ms", "errors (all rounds)",
          "peak RSS MB", "uploads MB/s"],
         rows,
         f"{args.jobs} finished jobs in the spool; each poller reads GET /status/ID or "
-        f"GET /jobs/ID of a random job, back to back, for {args.seconds:g} s per phase; the "
+        f"GET /jobs/ID of a random job every {args.interval:g} s (0: back to back; offered "
+        f"{args.pollers / args.interval if args.interval else float('inf'):.0f} reads/s), for "
+        f"{args.seconds:g} s per phase; the "
         "busy phase adds the uploads (POST /transcribe, streamed from a file) at its start. "
         "Load generator and server on the same 2-core machine, 127.0.0.1.",
         name="http-load",

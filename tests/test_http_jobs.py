@@ -178,3 +178,11 @@ def test_purge_removes_a_finished_job_and_refuses_a_running_one(daemon_factory, 
     assert not (daemon.spool / "jobs" / job_id).exists()
     assert httpx.get(f"{server.url}/jobs/{job_id}").status_code == 404
     assert httpx.delete(f"{server.url}/jobs/{job_id}", params={"purge": "true"}).status_code == 404
+
+
+def test_serve_with_several_worker_processes_answers_on_one_port(daemon_factory, server_factory):
+    daemon = daemon_factory()
+    server = server_factory("--workers", "2", spool=daemon.spool)
+    ids = [post_job(server, data={"beam_size": "1"}).json()["id"] for _ in range(4)]
+    for job_id in ids:  # any process answers for any job: the door keeps no state
+        assert wait_done(server, job_id)["state"] == "completed"

@@ -5,6 +5,7 @@ print."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -271,6 +272,21 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Server processes on the one port (the door keeps no state, so any number).",
+        ),
+    ] = 1,
+    http: Annotated[
+        str, typer.Option("--http", help="auto | httptools | h11 (uvicorn's HTTP parser).")
+    ] = "auto",
+    loop: Annotated[
+        str, typer.Option("--loop", help="auto | uvloop | asyncio (uvicorn's event loop).")
+    ] = "auto",
 ) -> None:
     """Serve the spool over HTTP: the replaced service's API, the OpenAI audio API, /jobs."""
     if spool is None:
@@ -278,7 +294,7 @@ def serve(
     try:
         import uvicorn
 
-        from whisper_cli.http.app import create_app
+        from whisper_cli.http.app import CONFIG_ENV, create_app
         from whisper_cli.http.uploads import ServeConfig
     except ImportError as exc:
         raise fail(
@@ -289,9 +305,17 @@ def serve(
         limit = parse_size(max_upload_size)
     except WtError as exc:
         raise fail(exc) from None
+    if http not in ("auto", "httptools", "h11") or loop not in ("auto", "uvloop", "asyncio"):
+        raise fail("--http is auto, httptools or h11; --loop is auto, uvloop or asyncio")
     sp = open_spool(spool)
     config = ServeConfig(sp.root, limit, max_queued, api_key or None)
-    uvicorn.run(create_app(config), host=host, port=port, log_level="info")
+    settings = {"host": host, "port": port, "log_level": "info", "http": http, "loop": loop}
+    if workers == 1:
+        uvicorn.run(create_app(config), **settings)
+        return
+    # Several processes import the app by name; the settings travel in the environment.
+    os.environ[CONFIG_ENV] = config.to_json()
+    uvicorn.run(f"{create_app.__module__}:app_from_env", factory=True, workers=workers, **settings)
 
 
 def parse_size(text: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +20,14 @@ from whisper_cli.http.uploads import ServeConfig, TooLarge
 
 # Probes, a greeting and the scraper need no key (metrics hold counts, never job content).
 OPEN_PATHS = {"/", "/health", "/metrics"}
+
+
+CONFIG_ENV = "WT_SERVE_CONFIG"  # `wt serve --workers N`: the settings each process reads
+
+
+def app_from_env() -> FastAPI:
+    """The app of one of several server processes (uvicorn imports it by name)."""
+    return create_app(ServeConfig.from_json(os.environ[CONFIG_ENV]))
 
 
 def create_app(config: ServeConfig) -> FastAPI:

@@ -40,11 +40,12 @@ async def transcribe(request: Request, model_name: str | None = None) -> dict[st
     return {"job_id": job_id, "message": "Transcription job created"}
 
 
-@router.get("/status/{job_id}")
-def status(job_id: str, request: Request) -> dict:
+@router.get("/status/{job_id}", response_model=None)
+def status(job_id: str, request: Request) -> JSONResponse | dict:
     sp = spool_of(request)
     try:
-        return legacy_status(sp.status(job_id), sp.job_dir(job_id))
+        # A JSONResponse: the document is JSON already, FastAPI's encoder would walk it again.
+        return JSONResponse(legacy_status(sp.status(job_id), sp.job_dir(job_id)))
     except NotTaken:
         return {
             "job_id": job_id,

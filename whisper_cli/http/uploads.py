@@ -3,8 +3,9 @@ writes an upload into the spool)."""
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fastapi import HTTPException
@@ -20,6 +21,14 @@ class ServeConfig:
     max_queued: int = 0  # 0: no bound
     api_key: str | None = None
     poll_seconds: float = 0.1
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "spool": str(self.spool)})
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeConfig:
+        data = json.loads(text)
+        return cls(**{**data, "spool": Path(data["spool"])})
 
 
 class TooLarge(HTTPException):
