@@ -114,6 +114,11 @@ def test_openai_diarized_json_names_known_speakers_through_the_official_client(
             },
         )
     body = result.model_dump() if hasattr(result, "model_dump") else json.loads(result)
+    # The next job from the same daemon: plain text, no speakers.
+    with open(SPEECH, "rb") as fh:
+        plain = client.audio.transcriptions.create(model="whisper-1", file=fh)
+    assert "danger trail" in plain.text.lower(), plain.text
+    assert not hasattr(plain, "segments") or not getattr(plain, "segments", None)
     assert body["task"] == "transcribe" and body["usage"]["type"] == "duration"
     assert abs(body["duration"] - 30.0) < 0.5
     segments = body["segments"]
@@ -186,3 +191,34 @@ def test_serve_with_several_worker_processes_answers_on_one_port(daemon_factory,
     ids = [post_job(server, data={"beam_size": "1"}).json()["id"] for _ in range(4)]
     for job_id in ids:  # any process answers for any job: the door keeps no state
         assert wait_done(server, job_id)["state"] == "completed"
+
+
+def test_the_replaced_service_gets_names_for_one_job_and_plain_text_for_the_next(
+    tmp_path, daemon_factory, server_factory
+):
+    daemon = daemon_factory()
+    server = server_factory(spool=daemon.spool)
+    her = solo_clip("phone_pyannote_sample", "speaker90", tmp_path / "her.wav", until=15.0)
+    named = post_job(
+        server,
+        CALL,
+        url="/transcribe",
+        data={"known_speaker_names[]": "Therapist", "known_speaker_references[]": data_url(her)},
+    )
+    plain = post_job(server, url="/transcribe")  # an existing client: no fields at all
+    assert named.status_code == plain.status_code == 202
+    first, second = named.json()["job_id"], plain.json()["job_id"]
+    for job_id in (first, second):
+        assert wait_done(server, job_id)["state"] == "completed"
+    segments = httpx.get(f"{server.url}/status/{first}").json()["result"]["segments"]
+    assert {s["speaker"] for s in segments} == {"Therapist", "SPEAKER_00"}
+    result = httpx.get(f"{server.url}/status/{second}").json()["result"]
+    assert "danger trail" in result["text"].lower(), result["text"]
+    assert all("speaker" not in s for s in result["segments"])
+    # Purged, the named job leaves nothing: its folder and its reference clip are gone.
+    assert (daemon.spool / "references" / first).is_dir()
+    r = httpx.delete(f"{server.url}/jobs/{first}", params={"purge": "true"})
+    assert r.status_code == 200
+    assert not (daemon.spool / "jobs" / first).exists()
+    assert not (daemon.spool / "references" / first).exists()
+    assert not any(first in str(p) for p in daemon.spool.rglob("*"))

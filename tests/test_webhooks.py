@@ -9,7 +9,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import ROOT, run_wt
+from conftest import ROOT, free_port, run_wt
 
 from spool.webhooks import signature, verify
 
@@ -21,7 +21,7 @@ class Receiver:
     """Answers each call with the next status of `answers` (then 200); with `hold`, the
     first call is held unanswered until released."""
 
-    def __init__(self, answers: list[int] | None = None, hold: bool = False) -> None:
+    def __init__(self, answers: list[int] | None = None, hold: bool = False, port: int = 0) -> None:
         self.calls: list[tuple[dict, bytes]] = []
         self.answers = list(answers or [])
         self.hold = threading.Event() if hold else None
@@ -45,7 +45,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -189,3 +189,27 @@ def test_keep_finished_removes_old_jobs_and_says_so(daemon_factory):
         timeout=150,
     )
     assert not list((daemon.spool / "jobs").iterdir())
+
+
+def test_a_receiver_down_for_the_first_tries_gets_exactly_one_accepted_delivery(daemon_factory):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    daemon = daemon_factory("--webhook-secret", SECRET, "--webhook-allow", "127.0.0.1")
+    daemon.drop(SPEECH, "a.wav", {"notify": url})
+    # Nobody listens yet: the first tries are refused connections, recorded as such.
+    daemon.wait_for(
+        lambda: (
+            len(((daemon.job_by_input("a.wav") or {}).get("notify") or {}).get("attempts", [])) >= 2
+        )
+    )
+    receiver = Receiver(port=port)
+    try:
+        job = notify_state(daemon, "a.wav")
+        attempts = job["notify"]["attempts"]
+        assert job["notify"]["state"] == "delivered"
+        assert all("error" in a for a in attempts[:-1]) and attempts[-1]["status"] == 200
+        assert len(receiver.calls) == 1  # the one accepted delivery
+        headers, body = receiver.calls[0]
+        assert verify(SECRET, headers["Wt-Signature"], body)
+    finally:
+        receiver.close()
