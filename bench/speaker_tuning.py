@@ -12,7 +12,10 @@ voiceprints to the speakers wt finds in *other* recordings, the same person and 
 people; naming accuracy (share of an enrolled speaker's speech labelled with their name) where
 the same people meet again (AMI EN2006a and EN2006b); false names (speech of a voice not
 enrolled that carries a name) in every recording, with every voice of the other recordings
-enrolled; DER with and without known speakers.
+enrolled; DER with and without known speakers. Also: seconds under a name where that person
+does not speak (another person or nobody: confusion inside the meeting), and, for the words
+Whisper (base) hears where the reference has one person talking, the share of the enrolled
+person's words that carry their name and the words of others that carry it.
 """
 
 from __future__ import annotations
@@ -178,7 +181,9 @@ def names(recs: list[Recording], tmp: Path) -> None:
     # (the therapist enrolled once, named in every session); false names: each recording with
     # each voice of *other* people enrolled, one at a time (a voice nobody enrolled is there).
     rows = []
-    named_s = total_s = false_s = unenrolled_s = heard_s = 0.0
+    transcripts = {}  # recording index -> Whisper's words (base, no fallback), taken once
+    words_named = words_total = words_misnamed = 0
+    named_s = total_s = false_s = unenrolled_s = heard_s = misnamed_s = labelled_s = 0.0
     with_err = with_total = without_err = without_total = 0.0
     for j, (r, track) in enumerate(zip(recs, found, strict=True)):
         plain = track.speakers()
@@ -192,15 +197,33 @@ def names(recs: list[Recording], tmp: Path) -> None:
             got = track.speakers(known=own)
             e2, t2 = der_parts(r.ref, got.turns)
             with_err, with_total = with_err + e2, with_total + t2
+            if j not in transcripts:
+                transcripts[j] = _words(r.wav)
+            spoken = _word_names(transcripts[j], got)
             for vp in own:
+                mine = [w for w in spoken if _one_speaker(r, w) == vp.name]
+                words_named += sum(w.speaker == vp.name for w in mine)
+                words_total += len(mine)
+                words_misnamed += sum(
+                    w.speaker == vp.name and _one_speaker(r, w) not in (vp.name, None)
+                    for w in spoken
+                )
+                per.append(
+                    f"{vp.name}: {sum(w.speaker == vp.name for w in mine)} of {len(mine)} words"
+                )
                 speech = r.ref.label_timeline(vp.name).support()
                 right = _labelled(got, speech).get(vp.name, 0.0)
                 heard = _heard(got, speech)
                 named_s, total_s = named_s + right, total_s + speech.duration()
                 heard_s += heard
+                under = _named_timeline(got, vp.name)
+                misnamed = under.duration() - under.crop(speech).duration()
+                misnamed_s, labelled_s = misnamed_s + misnamed, labelled_s + under.duration()
                 per.append(
                     f"{vp.name} {100 * right / speech.duration():.0f}% named "
-                    f"({100 * right / max(heard, 1e-9):.0f}% of the {heard:.1f} s heard)"
+                    f"({100 * right / max(heard, 1e-9):.0f}% of the {heard:.1f} s heard; "
+                    f"{misnamed:.1f} s of {under.duration():.1f} s under the name where they "
+                    "do not speak)"
                 )
         wrong = 0.0
         for vp in strangers:
@@ -217,6 +240,9 @@ def names(recs: list[Recording], tmp: Path) -> None:
         f"{with_err / max(with_total, 1e-9):.3f}" if with_total else "-",
         f"named {100 * named_s / max(total_s, 1e-9):.0f}% of enrolled speakers' speech "
         f"({100 * named_s / max(heard_s, 1e-9):.0f}% of what diarization heard of it); "
+        f"{misnamed_s:.1f} s of {labelled_s:.1f} s under a name where that person does not speak; "
+        f"words: {words_named} of {words_total} ({100 * words_named / max(words_total, 1):.0f}%) "
+        f"named, {words_misnamed} of another person alone under a name; "
         f"{false_s:.1f} s of {unenrolled_s:.0f} s of speech named after a stranger",
     ])  # fmt: skip
     table(
@@ -254,6 +280,41 @@ def _majority(r: Recording, found) -> dict[int, str]:
         overlap = {s: r.ref.label_timeline(s).crop(tl).duration() for s in r.ref.labels()}
         out[c] = max(overlap, key=lambda s: overlap[s])
     return out
+
+
+def _words(wav: Path) -> list:
+    """Whisper's words of a recording (base, English, no fallback: the same every run)."""
+    from whisper_cli.options import TranscribeOptions
+    from whisper_cli.transcribe import transcribe_file
+
+    options = TranscribeOptions(
+        model="base", language="en", temperature_increment_on_fallback=0.0, word_timestamps=True
+    )
+    return transcribe_file(wav, options)[0]
+
+
+def _word_names(transcript, found) -> list:
+    """The transcript's words with the speaker names `found` gives them (wt's own rule)."""
+    from whisper_cli.diarize import assign_speakers
+
+    named = assign_speakers(transcript, found.turns, keep_words=True, known=found.names)
+    return [w for s in named.segments for w in s.words or ()]
+
+
+def _one_speaker(r: Recording, word) -> str | None:
+    """Who the reference has speaking alone at the word's middle (None: nobody or several)."""
+    from pyannote.core import Segment
+
+    middle = (word.start + word.end) / 2
+    who = r.ref.crop(Segment(middle - 0.001, middle + 0.001)).labels()
+    return who[0] if len(who) == 1 else None
+
+
+def _named_timeline(found, name: str):
+    from pyannote.core import Segment, Timeline
+
+    chosen = {c for c, n in found.names.items() if n == name}
+    return Timeline([Segment(t.start, t.end) for t in found.turns if t.speaker in chosen]).support()
 
 
 def _heard(found, timeline) -> float:
