@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,40 @@ def test_readme_is_a_short_front_page():
         if not (ROOT / target.split("#", 1)[0]).exists():
             broken.append(target)
     assert not broken, f"README.md links to missing files: {broken}"
+
+
+def _commands_in_code_blocks():
+    """Every `wt ...` command line in the shell blocks of the docs and the READMEs."""
+    files = [ROOT / "README.md", ROOT / "bench" / "README.md", *sorted(DOCS.glob("*.md"))]
+    for file in files:
+        text = file.read_text(encoding="utf-8")
+        for block in re.findall(r"```(?:sh|bash)?\n(.*?)```", text, re.S):
+            for line in block.splitlines():
+                for part in re.split(r"&&|\|\||;|\||\$\(|\)", line.split(" #")[0]):
+                    part = re.sub(r"^(sudo |\.venv/bin/|[A-Z_]+=\S+ )+", "", part.strip())
+                    # Synopses ([--flag N], FILE...) are not command lines.
+                    if part.startswith("wt ") and "[" not in part and "..." not in part:
+                        yield file.relative_to(ROOT), part.split(" > ")[0].split(" &")[0]
+
+
+def test_every_command_line_in_the_docs_parses():
+    root = reference.cli_command()
+    found, bad = 0, []
+    for file, line in _commands_in_code_blocks():
+        args = shlex.split(line)[1:]
+        command, ctx, name = root, None, "wt"
+        while hasattr(command, "list_commands") and args and not args[0].startswith("-"):
+            group_ctx = command.context_class(command, info_name=name, parent=ctx)
+            sub = command.get_command(group_ctx, args[0])
+            if sub is None:
+                break
+            ctx, command, name, args = group_ctx, sub, args[0], args[1:]
+        found += 1
+        try:
+            command.make_context(name, list(args), parent=ctx)
+        except SystemExit:
+            pass
+        except Exception as exc:  # click's usage errors: no such option, a bad value, ...
+            bad.append(f"{file}: {line!r}: {exc}")
+    assert found >= 30  # not vacuous
+    assert not bad, "\n".join(bad)
