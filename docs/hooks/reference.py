@@ -145,10 +145,11 @@ FASTAPI_PAGES = {
 
 
 def http_app() -> Any:
-    """The app `wt serve` runs, on an empty spool folder (create_app creates nothing)."""
+    """The app `wt serve` runs. Building it and its schema touches no spool: the folder named
+    here is never created."""
     from whisper_cli.http import app as http
 
-    spool = Path(tempfile.mkdtemp(prefix="wt-docs-")) / "spool"
+    spool = Path(tempfile.gettempdir()) / "wt-docs-reference-no-spool"
     return http.create_app(http.ServeConfig(spool=spool))
 
 
