@@ -1,6 +1,6 @@
 # The two commands that do everything on a fresh machine:
 #   make demo   set up, then transcribe the bundled sample into ./demo-out
-#   make test   set up (with test tools), then run the test suite
+#   make test   set up (with test tools), build the docs (mkdocs --strict), then run the test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 WT := $(VENV)/bin/wt
@@ -18,6 +18,7 @@ demo: setup
 	@echo; echo "--- demo-out/arctic_a0003.txt"; cat demo-out/arctic_a0003.txt
 
 test: setup-dev
+	site=$$(mktemp -d) && NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir $$site; rc=$$?; rm -rf $$site; exit $$rc
 	$(PY) -m ruff check whisper_cli spool tests bench
 	$(PY) -m pytest -ra
 

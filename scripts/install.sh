@@ -3,7 +3,8 @@
 #
 #   scripts/install.sh [--dev] [--gpu] [--no-openai] [--lean] [--no-models]
 #
-#   --dev        also test tools: espeak-ng and sox (apt, when root), pytest and ruff
+#   --dev        also test tools: espeak-ng and sox (apt, when root), pytest and ruff, and the
+#                docs tools (docs/requirements.txt: mkdocs, mkdocs-material)
 #   --gpu        NVIDIA GPUs: cuBLAS 12 for CTranslate2 (nvidia-cublas-cu12), found by wt
 #                without LD_LIBRARY_PATH; torch as pip resolves it (PyPI's Linux torch is the
 #                CUDA build)
@@ -97,6 +98,8 @@ extras+=(serve)
 spec="."
 [ ${#extras[@]} -gt 0 ] && spec=".[$(IFS=,; echo "${extras[*]}")]"
 if [ "${WT_EDITABLE:-1}" = 1 ]; then pip install -e "$spec"; else pip install "$spec"; fi
+# The docs site (mkdocs.yml): `make test` builds it with --strict.
+[ "$dev" = 1 ] && pip install -r docs/requirements.txt
 if [ "$openai" = 1 ]; then
   # --no-deps: openai-whisper hard-requires triton (~1 GB, GPU-only); its real deps come
   # from the `openai` extra above.
