@@ -66,7 +66,7 @@ def before_checkout() -> Path:
 
 
 def one_hour(recordings: list[Path], path: Path) -> Path:
-    from whisper_cli.audio import decode
+    from whisper_cli.audio.decode import decode
 
     parts = [decode(p) for p in recordings]
     total, out = 0, []

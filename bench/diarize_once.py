@@ -24,9 +24,9 @@ def peak_mb() -> float:
 
 
 def wt_turns(path: str) -> tuple[list, float]:
-    from whisper_cli.audio import decode
-    from whisper_cli.diarize import SpeakerTrack
-    from whisper_cli.speaker_encoder import load_encoder
+    from whisper_cli.audio.decode import decode
+    from whisper_cli.speakers.diarize import SpeakerTrack
+    from whisper_cli.speakers.encoder import load_encoder
 
     audio = decode(path)
     track = SpeakerTrack(load_encoder())
@@ -61,7 +61,7 @@ def main() -> None:
         from pathlib import Path
 
         from whisper_cli.engines import load_engine
-        from whisper_cli.options import TranscribeOptions
+        from whisper_cli.options.transcribe_options import TranscribeOptions
         from whisper_cli.transcribe import transcribe_file
 
         options = TranscribeOptions(model=args.transcribe)

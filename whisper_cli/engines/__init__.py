@@ -13,8 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
-from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Transcript, join_text
+from whisper_cli.options.transcribe_options import TranscribeOptions
+from whisper_cli.output.result import Segment, Transcript, join_text
 
 # on_progress(seconds_done, duration_seconds); should_stop() -> True to cancel;
 # on_segment(segment) as soon as a segment is decoded (live text).

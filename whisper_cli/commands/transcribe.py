@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from whisper_cli import __version__
-from whisper_cli.cli_voices import voices_app
+from whisper_cli.commands.voices import voices_app
 from whisper_cli.errors import WtError
-from whisper_cli.job_options import build_options, job_options
+from whisper_cli.options.job_options import build_options, job_options
 
 app = typer.Typer(
     name="wt",
@@ -109,10 +109,10 @@ def transcribe(
     job: dict[str, Any],
 ) -> None:
     """Transcribe audio and video files; write txt, json, srt, vtt and tsv next to each other."""
-    from whisper_cli.inputs import assign_stems, expand
-    from whisper_cli.progress import BatchProgress
+    from whisper_cli.commands.inputs import assign_stems, expand
+    from whisper_cli.commands.progress import BatchProgress
+    from whisper_cli.output.writers import output_paths
     from whisper_cli.transcribe import transcribe_to_files
-    from whisper_cli.writers import output_paths
 
     try:
         options = build_options(job)
@@ -250,7 +250,7 @@ def models_list(
         return
     from rich.table import Table
 
-    from whisper_cli.models import list_local
+    from whisper_cli.models.weights import list_local
 
     found = list_local()
     if json_out:
@@ -284,16 +284,16 @@ def models_convert(
     output: Annotated[Path, typer.Argument(help="Checkpoint to write, e.g. base.pt.")],
 ) -> None:
     """Convert a CTranslate2 Whisper model into an openai-whisper checkpoint (.pt)."""
-    from whisper_cli import models
-    from whisper_cli.convert import convert
+    from whisper_cli.models import weights
+    from whisper_cli.models.convert import convert
 
     try:
         path = Path(source).expanduser()
-        if not models.is_ct2_dir(path):
-            bundled = models.BUNDLED.get(source)
+        if not weights.is_ct2_dir(path):
+            bundled = weights.BUNDLED.get(source)
             if bundled is None or not bundled.installed():
-                raise models.unknown_model(source)
-            path = models.materialize(bundled)
+                raise weights.unknown_model(source)
+            path = weights.materialize(bundled)
         convert(path, output, source)
     except WtError as exc:
         raise fail(exc) from None
@@ -318,6 +318,6 @@ def main() -> None:
         sys.exit(EXIT_INTERNAL)
 
 
-# The spool's commands (daemon, serve, submit and the companions) live in cli_spool.py; they
-# register on `app` when it is imported, after everything above is defined.
-from whisper_cli import cli_spool  # noqa: E402, F401
+# The spool's commands (daemon, serve, submit and the companions) live in commands/spool.py;
+# they register on `app` when it is imported, after everything above is defined.
+from whisper_cli.commands import spool as _spool_commands  # noqa: E402, F401

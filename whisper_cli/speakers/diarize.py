@@ -29,17 +29,17 @@ import numpy as np
 
 from whisper_cli.engines import StopFn
 from whisper_cli.errors import Canceled
-from whisper_cli.result import Segment, SpeakerTurn, Transcript, Word, join_text
-from whisper_cli.segmentation import (
+from whisper_cli.output.result import Segment, SpeakerTurn, Transcript, Word, join_text
+from whisper_cli.speakers.clustering import DEFAULT_CLUSTERING, Clustering, cluster_centroids
+from whisper_cli.speakers.encoder import SpeakerEncoder
+from whisper_cli.speakers.naming import Voiceprint, merge_named
+from whisper_cli.speakers.segmentation import (
     FRAME_SPAN,
     FRAME_STEP,
     SAMPLE_RATE,
     Segmenter,
     load_segmenter,
 )
-from whisper_cli.speaker_encoder import SpeakerEncoder
-from whisper_cli.speakers.clustering import DEFAULT_CLUSTERING, Clustering, cluster_centroids
-from whisper_cli.speakers.naming import Voiceprint, merge_named
 
 # A window every 2.5 s (each frame seen by four windows, four times the embeddings of windows
 # side by side): chosen by leave-one-out with the clustering (bench/diarize.py --tune); side by

@@ -1,6 +1,6 @@
 """The spool's commands: `wt daemon`, `wt serve`, `wt submit` and the companions scripts use
-(status, cancel, wait, result, clean, health). Thin, like cli.py: parse flags, call spool/,
-print."""
+(status, cancel, wait, result, clean, health). Thin, like commands/transcribe.py: parse flags,
+call spool/, print."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from whisper_cli.cli import (
+from whisper_cli.commands.transcribe import (
     EXIT_CANCELED,
     EXIT_FAILED,
     EXIT_TIMEOUT,
@@ -25,7 +25,7 @@ from whisper_cli.cli import (
     fail_job,
 )
 from whisper_cli.errors import WtError
-from whisper_cli.job_options import build_options, job_options
+from whisper_cli.options.job_options import build_options, job_options
 from whisper_cli.speakers.known import absolute_clips
 
 SpoolOpt = Annotated[
@@ -204,7 +204,7 @@ def daemon(
     from spool.client import parse_duration
     from spool.daemon import DaemonConfig, serve
     from spool.webhooks import WebhookConfig
-    from whisper_cli.batching import default_max_batch
+    from whisper_cli.engines.batching import default_max_batch
 
     if spool is None:
         raise fail("no spool given (--spool DIR or $WT_SPOOL)")
