@@ -15,7 +15,9 @@ import numpy as np
 from whisper_cli.audio.decode import SAMPLE_RATE, AudioReader, chunks
 from whisper_cli.audio.guards import SilenceGuard
 from whisper_cli.audio.vad import speech_clips
-from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript, load_engine
+from whisper_cli.engines import load_engine
+from whisper_cli.engines.base import engine_transcript
+from whisper_cli.engines.callbacks import ProgressFn, SegmentFn, StopFn
 from whisper_cli.options.transcribe_options import TranscribeOptions
 from whisper_cli.output.result import Segment, Transcript, clamp_to_duration, in_time_order
 from whisper_cli.output.writers import renderers_for, write_outputs

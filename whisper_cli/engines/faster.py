@@ -12,7 +12,9 @@ from typing import TypeVar
 import numpy as np
 
 from whisper_cli.audio.vad import speech_clips
-from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript, packing
+from whisper_cli.engines import packing
+from whisper_cli.engines.base import engine_transcript
+from whisper_cli.engines.callbacks import ProgressFn, SegmentFn, StopFn
 from whisper_cli.errors import Canceled, ModelUnavailable
 from whisper_cli.hardware import cuda_available, usable_cores
 from whisper_cli.models import weights

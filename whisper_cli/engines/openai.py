@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from whisper_cli.audio.vad import speech_clips
-from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript
+from whisper_cli.engines.base import engine_transcript
+from whisper_cli.engines.callbacks import ProgressFn, SegmentFn, StopFn
 from whisper_cli.errors import Canceled, EngineUnavailable, InvalidOptions, ModelUnavailable
 from whisper_cli.models import weights
 from whisper_cli.options.transcribe_options import TranscribeOptions

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from whisper_cli.engines import StopFn
+from whisper_cli.engines.callbacks import StopFn
 from whisper_cli.errors import Canceled
 from whisper_cli.output.result import Segment, SpeakerTurn, Transcript, Word, join_text
 from whisper_cli.speakers.clustering import DEFAULT_CLUSTERING, Clustering, cluster_centroids
