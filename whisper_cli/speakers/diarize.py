@@ -2,10 +2,10 @@
 
 Built the way pyannote's 3.x pipelines are, from models that install from PyPI and run
 offline:
-1. Local segmentation (whisper_cli/segmentation.py): 10 s windows every STEP (2.5 s); in each
+1. Local segmentation (speakers/segmentation.py): 10 s windows every STEP (2.5 s); in each
    ~17 ms frame the network says which of up to three local speakers talk, two at once
    included.
-2. One embedding per local speaker and window (whisper_cli/speaker_encoder.py, CAM++), from
+2. One embedding per local speaker and window (whisper_cli/speakers/encoder.py, CAM++), from
    the frames where that speaker talks alone (overlap would mix two voices).
 3. Clustering across the whole recording (whisper_cli/speakers/clustering.py): agglomerative,
    complete linkage on unit vectors, cut at a distance unless the number of speakers is given.
