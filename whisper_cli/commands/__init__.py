@@ -1,6 +1,6 @@
 """The `wt` command line: the Typer app, assembled from the command modules (transcribe.py,
-spool.py, voices.py), and `main`, the console script. Each command module imports only
-common.py from this package, never another command module or this one."""
+spool.py, voices.py), and `main`, the console script. The command modules share common.py
+(and the helpers inputs.py, progress.py), never import each other or this module."""
 
 from __future__ import annotations
 
