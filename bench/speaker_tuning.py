@@ -47,7 +47,7 @@ class Recording:
 def load(files: list[Path]) -> list[Recording]:
     from diarize import reference
 
-    from whisper_cli.audio import decode
+    from whisper_cli.audio.decode import decode
 
     return [Recording(w.stem, w, reference(w.with_suffix(".rttm")), decode(w)) for w in files]
 
@@ -66,8 +66,8 @@ def der_parts(ref, turns, names: dict[int, str] | None = None) -> tuple[float, f
 
 
 def tracks(recs: list[Recording], step: float, nobody_below: float | None = None):
-    from whisper_cli.diarize import SpeakerTrack
-    from whisper_cli.speaker_encoder import load_encoder
+    from whisper_cli.speakers.diarize import SpeakerTrack
+    from whisper_cli.speakers.encoder import load_encoder
 
     out = []
     for r in recs:
@@ -86,8 +86,8 @@ def _describe(setting) -> str:
 
 
 def tune(recs: list[Recording]) -> None:
-    from whisper_cli.diarize import NOBODY_BELOW, STEP_SECONDS
     from whisper_cli.speakers.clustering import DEFAULT_CLUSTERING, Clustering
+    from whisper_cli.speakers.diarize import NOBODY_BELOW, STEP_SECONDS
 
     # The shipped distance is in the grid whatever its value.
     grid = sorted({*THRESHOLDS, DEFAULT_CLUSTERING.threshold})
@@ -164,7 +164,7 @@ def names(recs: list[Recording], tmp: Path) -> None:
             except WtError as e:
                 print(f"  {r.name} {spk}: not enrolled: {e}", file=sys.stderr)
     print(f"  enrolled {len(prints)} voices", file=sys.stderr)
-    from whisper_cli.diarize import NOBODY_BELOW, STEP_SECONDS
+    from whisper_cli.speakers.diarize import NOBODY_BELOW, STEP_SECONDS
 
     found = tracks(recs, STEP_SECONDS, NOBODY_BELOW)
     same, different = [], []

@@ -30,7 +30,7 @@ import numpy as np
 from common import SR, median, speech, table, write_wav
 
 from spool.layout import parse_time
-from whisper_cli.audio import decode
+from whisper_cli.audio.decode import decode
 
 
 def make_clips(n: int, out: Path) -> list[tuple[Path, str]]:
@@ -136,7 +136,7 @@ def run_direct(
     """The sum of in-process transcriptions one by one (model loaded and warmed up once,
     not counted)."""
     from whisper_cli.engines import load_engine
-    from whisper_cli.options import TranscribeOptions
+    from whisper_cli.options.transcribe_options import TranscribeOptions
     from whisper_cli.transcribe import transcribe_file
 
     opts = TranscribeOptions(model=model, output_formats=("json",), language=language)
@@ -197,7 +197,7 @@ def run_per_job(clips: list[tuple[Path, str]], model: str, out: Path) -> tuple[f
 
 
 def main() -> None:
-    from whisper_cli.batching import default_max_batch
+    from whisper_cli.engines.batching import default_max_batch
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--clips", type=int, default=50)

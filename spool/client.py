@@ -39,7 +39,7 @@ from spool.status import (
     write_status,
 )
 from whisper_cli.errors import InputNotFound, InvalidOptions, WtError
-from whisper_cli.options import TranscribeOptions
+from whisper_cli.options.transcribe_options import TranscribeOptions
 
 
 @dataclass

@@ -44,7 +44,7 @@ from spool.watch import InboxWatch, filesystem_sends_events
 from spool.webhooks import Notifier, WebhookConfig
 from whisper_cli import __version__
 from whisper_cli.errors import WtError
-from whisper_cli.options import TranscribeOptions
+from whisper_cli.options.transcribe_options import TranscribeOptions
 
 RETENTION_EVERY = 60.0  # seconds between looks for jobs past --keep-finished
 
@@ -344,7 +344,7 @@ class Daemon(InboxWatch, Dispatch, Recovery):
 
 
 def local_models(default: str) -> list[str]:
-    from whisper_cli.models import list_local
+    from whisper_cli.models.weights import list_local
 
     try:
         return list(dict.fromkeys([default, *(m.name for m in list_local())]))

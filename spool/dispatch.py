@@ -27,10 +27,10 @@ from spool.status import (
     write_status,
 )
 from spool.worker import worker_main
-from whisper_cli.audio import probe_duration
-from whisper_cli.batching import CPU_REPLICAS
+from whisper_cli.audio.decode import probe_duration
+from whisper_cli.engines.batching import CPU_REPLICAS
 from whisper_cli.errors import WtError
-from whisper_cli.options import TranscribeOptions
+from whisper_cli.options.transcribe_options import TranscribeOptions
 
 
 @dataclass

@@ -66,7 +66,7 @@ from spool.status import (
 )
 from spool.webhooks import new_notify
 from whisper_cli.errors import IncompleteInput, InvalidOptions, WtError
-from whisper_cli.options import TranscribeOptions
+from whisper_cli.options.transcribe_options import TranscribeOptions
 
 
 @dataclass

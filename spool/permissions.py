@@ -22,7 +22,7 @@ import stat
 from pathlib import Path
 
 from whisper_cli.errors import WtError
-from whisper_cli.writers import current_umask
+from whisper_cli.output.writers import current_umask
 
 
 class SharingError(WtError):

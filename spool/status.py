@@ -9,7 +9,7 @@ from typing import Any
 
 from spool import PROTOCOL_VERSION
 from spool.layout import STATUS, parse_time, utcnow
-from whisper_cli.writers import write_atomic
+from whisper_cli.output.writers import write_atomic
 
 QUEUED, PROCESSING, COMPLETED, FAILED, CANCELED = (
     "queued",

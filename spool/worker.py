@@ -1,6 +1,6 @@
 """A worker process: keeps models loaded and runs its jobs through the same path as `wt
 transcribe` (whisper_cli.transcribe.transcribe_to_files), one at a time or, with
---max-batch, several side by side sharing batched decoding (whisper_cli.batching)."""
+--max-batch, several side by side sharing batched decoding (whisper_cli.engines.batching)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from spool.status import (
     write_status,
 )
 from whisper_cli.errors import Canceled, WtError
-from whisper_cli.options import TranscribeOptions
+from whisper_cli.options.transcribe_options import TranscribeOptions
 from whisper_cli.transcribe import transcribe_to_files
 
 PROGRESS_EVERY = 1.0  # seconds between status.json progress writes
@@ -216,8 +216,8 @@ def worker_main(
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides about shutdowns
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    from whisper_cli.batching import Gatherer
     from whisper_cli.engines import loaded, split_cpu, unload_idle
+    from whisper_cli.engines.batching import Gatherer
 
     split_cpu(replicas)
 

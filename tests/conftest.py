@@ -85,7 +85,7 @@ def run_wt(
 
 
 def read_wav(path: Path) -> np.ndarray:
-    from whisper_cli.audio import decode
+    from whisper_cli.audio.decode import decode
 
     return decode(path)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import run_wt, speech_files
 
-from whisper_cli.batching import BatchingWhisper, Gatherer
+from whisper_cli.engines.batching import BatchingWhisper, Gatherer
 
 # Temperature fallback samples at random, alone or not: comparisons decode deterministically.
 NO_FALLBACK = ("--temperature-increment-on-fallback", "0")
@@ -221,7 +221,7 @@ def test_jobs_decoded_together_say_the_same_words_as_alone():
     """Eight real recordings on eight threads of one gatherer: merged calls happen, and every
     transcript (text and times) equals the one decoded alone."""
     from whisper_cli.engines import load_engine
-    from whisper_cli.options import TranscribeOptions
+    from whisper_cli.options.transcribe_options import TranscribeOptions
     from whisper_cli.transcribe import transcribe_file
 
     options = TranscribeOptions(model="tiny.en", temperature_increment_on_fallback=0.0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import SR, encode, espeak, long_speech, read_wav, run_wt, speech_files
 
-from whisper_cli.audio import chunks
+from whisper_cli.audio.decode import chunks
 from whisper_cli.transcribe import CHUNK_SEARCH_SECONDS, CHUNK_SECONDS
 from whisper_cli.wer import normalize, word_errors
 
@@ -265,7 +265,7 @@ def test_model_not_available_offline_names_the_fix(tmp_path):
 # would include the RSS of this (large) test process at the moment it started the child.
 PEAK_RSS = (
     "import sys\n"
-    "from whisper_cli.cli import app\n"
+    "from whisper_cli.commands import app\n"
     "try:\n    app(sys.argv[1:])\n"
     "except SystemExit as e:\n    code = e.code\n"
     "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"

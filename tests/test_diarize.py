@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import SPEECH, encode, run_wt
 
-from whisper_cli.audio import decode
+from whisper_cli.audio.decode import decode
 
 GAP = 0.4  # seconds of silence between turns, as in a lively conversation
 TWO_MEN = [  # two men of one accent: the hard case of two voices of the same sex
@@ -166,9 +166,9 @@ def test_a_spool_job_asks_for_speakers_in_its_sidecar(tmp_path, daemon_factory, 
 
 
 def test_a_cancel_stops_the_diarization_step():
-    from whisper_cli.diarize import SpeakerTrack
     from whisper_cli.errors import Canceled
-    from whisper_cli.speaker_encoder import load_encoder
+    from whisper_cli.speakers.diarize import SpeakerTrack
+    from whisper_cli.speakers.encoder import load_encoder
 
     audio = decode(SPEECH / "arctic_aew_a0001.wav")
     track = SpeakerTrack(load_encoder(), should_stop=lambda: True)
@@ -242,7 +242,7 @@ def test_rttm_needs_diarize_and_says_so_in_one_line(tmp_path):
 def test_one_window_of_turns_reconstructs_overlap_and_drops_slivers():
     """Frames where a window's two local speakers both talk give both speakers a turn there;
     runs shorter than MIN_TURN are dropped."""
-    from whisper_cli.diarize import FRAME_SECONDS, MIN_TURN, _reconstruct, _Window
+    from whisper_cli.speakers.diarize import FRAME_SECONDS, MIN_TURN, _reconstruct, _Window
 
     frames = 589
     active = np.zeros((frames, 3), np.uint8)
@@ -276,7 +276,7 @@ def test_clustering_memory_is_bounded_and_counts_are_obeyed():
 def test_fbank_matches_kaldi_layout():
     """80 mean-normalised log mel bands every 10 ms of 25 ms frames (Kaldi's snip_edges), on
     Kaldi's mel scale: a 1 kHz tone lights the band centred nearest to 1 kHz."""
-    from whisper_cli.fbank import fbank
+    from whisper_cli.speakers.fbank import fbank
 
     rng = np.random.default_rng(1)
     noise = 0.01 * rng.normal(size=32000).astype(np.float32)
@@ -295,7 +295,7 @@ def test_the_onnx_speaker_encoder_matches_the_torch_network(tmp_path, monkeypatc
     """CPU runs CAM++ from an ONNX export (baked into the environment by install.sh, else
     made on first use and cached); a GPU runs the torch network. Both give the same voice
     vectors, a second load reuses the export, and a baked export is preferred."""
-    import whisper_cli.speaker_encoder as se
+    import whisper_cli.speakers.encoder as se
 
     monkeypatch.setenv("WT_CACHE_DIR", str(tmp_path / "cache"))
     baked = tmp_path / "prefix" / "share" / "wt" / se._baked().name

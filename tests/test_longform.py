@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from conftest import ROOT, SR, speech_files
 
-from whisper_cli.audio import decode
+from whisper_cli.audio.decode import decode
+from whisper_cli.audio.vad import speech_clips
 from whisper_cli.engines import load_engine
 from whisper_cli.engines.batched import MAX_SEGMENT_SECONDS, PAUSE_SECONDS, phrase_groups
-from whisper_cli.options import AUTO_BATCH_SIZE, TranscribeOptions
-from whisper_cli.vad import speech_clips
+from whisper_cli.options.transcribe_options import AUTO_BATCH_SIZE, TranscribeOptions
 from whisper_cli.wer import error_counts, normalize
 
 CALL = ROOT / "tests" / "data" / "conversations" / "phone_pyannote_sample"

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 from conftest import speech_files
 
-from whisper_cli.audio import decode
+from whisper_cli.audio.decode import decode
 from whisper_cli.engines import load_engine
-from whisper_cli.options import TranscribeOptions
+from whisper_cli.options.transcribe_options import TranscribeOptions
 
 
 def _segments(t):

@@ -10,11 +10,11 @@ import pytest
 from conftest import SR, long_speech, read_wav, run_wt, speech_files
 from test_cli_transcribe import WER_BOUND, corpus_wer
 
-from whisper_cli import models
-from whisper_cli.convert import CorruptModel, convert, read_ct2, to_openai_state
 from whisper_cli.engines import load_engine
 from whisper_cli.errors import Canceled
-from whisper_cli.options import TranscribeOptions
+from whisper_cli.models import weights as models
+from whisper_cli.models.convert import CorruptModel, convert, read_ct2, to_openai_state
+from whisper_cli.options.transcribe_options import TranscribeOptions
 from whisper_cli.wer import normalize
 
 pytest.importorskip("whisper", reason="openai-whisper is missing (scripts/install.sh installs it)")
@@ -236,7 +236,7 @@ def test_vad_transcribes_around_a_long_silence(engine, tmp_path):
 
 def test_speech_clips_end_inside_the_audio():
     """A clip end past the last mel frame made openai-whisper decode empty windows forever."""
-    from whisper_cli.vad import speech_clips
+    from whisper_cli.audio.vad import speech_clips
 
     for wav, _ in speech_files("en"):
         audio = read_wav(wav)

@@ -8,11 +8,11 @@ import threading
 import numpy as np
 from conftest import speech_files
 
-from whisper_cli.audio import decode
-from whisper_cli.batching import Gatherer
+from whisper_cli.audio.decode import decode
 from whisper_cli.engines import packing
-from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Word
+from whisper_cli.engines.batching import Gatherer
+from whisper_cli.options.transcribe_options import TranscribeOptions
+from whisper_cli.output.result import Segment, Word
 from whisper_cli.wer import error_counts, normalize, wer
 
 SR = 16000

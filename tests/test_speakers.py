@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from conftest import ROOT, encode, run_wt
 
-from whisper_cli.audio import decode
+from whisper_cli.audio.decode import decode
 
 CONVERSATIONS = ROOT / "tests" / "data" / "conversations"
 GRID = 0.01  # seconds: reference timelines on a 10 ms grid

@@ -18,7 +18,7 @@ from conftest import busy_daemon_on, fill, run_wt, speech_files
 from spool.client import JobNotFound, Spool
 from spool.inbox import intake
 from spool.layout import Layout
-from whisper_cli.options import TranscribeOptions
+from whisper_cli.options.transcribe_options import TranscribeOptions
 
 
 @pytest.fixture(scope="module")

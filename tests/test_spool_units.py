@@ -25,8 +25,8 @@ from spool.status import (
     read_status,
     write_status,
 )
-from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Transcript
+from whisper_cli.options.transcribe_options import TranscribeOptions
+from whisper_cli.output.result import Segment, Transcript
 
 
 @pytest.fixture

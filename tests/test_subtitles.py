@@ -10,7 +10,7 @@ import pytest
 from conftest import run_wt
 from test_diarize import TWO_MEN, conversation
 
-from whisper_cli.options import TranscribeOptions
+from whisper_cli.options.transcribe_options import TranscribeOptions
 
 CUE = re.compile(
     r"(\d\d:\d\d:\d\d[,.]\d{3}) --> (\d\d:\d\d:\d\d[,.]\d{3})\n(.+?)(?:\n\n|\n?$)", re.S

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from conftest import SAMPLE, SR, encode, read_wav, run_wt, speech_files
 
-from whisper_cli import models, transcribe
+from whisper_cli import transcribe
 from whisper_cli.engines import load_engine
-from whisper_cli.options import TranscribeOptions
+from whisper_cli.models import weights as models
+from whisper_cli.options.transcribe_options import TranscribeOptions
 from whisper_cli.transcribe import transcribe_file
 from whisper_cli.wer import error_counts, normalize, wer
 
@@ -223,8 +224,8 @@ def test_without_the_silence_guard_base_repeats_itself_into_silence(tmp_path):
 
 
 def test_silence_guard_checks_only_segments_after_a_gap():
-    from whisper_cli.guards import SilenceGuard
-    from whisper_cli.result import Segment
+    from whisper_cli.audio.guards import SilenceGuard
+    from whisper_cli.output.result import Segment
 
     speech, _ = joined(speech_files("en")[:1], pause=0.0)
     audio = np.concatenate([speech, np.zeros(10 * SR, np.float32)])

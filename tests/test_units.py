@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from whisper_cli.commands.inputs import assign_stems
 from whisper_cli.errors import InvalidOptions
-from whisper_cli.inputs import assign_stems
-from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Transcript, Word
+from whisper_cli.options.transcribe_options import TranscribeOptions
+from whisper_cli.output.result import Segment, Transcript, Word
+from whisper_cli.output.writers import render_srt, render_tsv, render_vtt, timestamp, write_outputs
 from whisper_cli.wer import wer
-from whisper_cli.writers import render_srt, render_tsv, render_vtt, timestamp, write_outputs
 
 
 def test_timestamps():

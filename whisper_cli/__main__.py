@@ -1,3 +1,3 @@
-from whisper_cli.cli import main
+from whisper_cli.commands import main
 
 main()

@@ -12,16 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from whisper_cli.audio import SAMPLE_RATE, AudioReader, chunks
-from whisper_cli.diarize import SpeakerTrack, assign_speakers
-from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript, load_engine
-from whisper_cli.guards import SilenceGuard
-from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Transcript, clamp_to_duration, in_time_order
-from whisper_cli.speaker_encoder import load_encoder
+from whisper_cli.audio.decode import SAMPLE_RATE, AudioReader, chunks
+from whisper_cli.audio.guards import SilenceGuard
+from whisper_cli.audio.vad import speech_clips
+from whisper_cli.engines import load_engine
+from whisper_cli.engines.base import engine_transcript
+from whisper_cli.engines.callbacks import ProgressFn, SegmentFn, StopFn
+from whisper_cli.options.transcribe_options import TranscribeOptions
+from whisper_cli.output.result import Segment, Transcript, clamp_to_duration, in_time_order
+from whisper_cli.output.writers import renderers_for, write_outputs
+from whisper_cli.speakers.diarize import SpeakerTrack, assign_speakers
+from whisper_cli.speakers.encoder import load_encoder
 from whisper_cli.speakers.known import resolve as resolve_speakers
-from whisper_cli.vad import speech_clips
-from whisper_cli.writers import renderers_for, write_outputs
 
 # Long recordings go to the engine in pieces of about this length, cut in a pause found
 # within CHUNK_SEARCH_SECONDS of the target.

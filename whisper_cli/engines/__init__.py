@@ -1,4 +1,4 @@
-"""Engines behind one small protocol, and the in-process cache of loaded models.
+"""Engines behind one small protocol (engines/base.py), and the in-process cache of loaded models.
 
 An engine is built once per (engine, model, device, compute type, threads) and reused
 for every file after it, in the CLI and in a daemon worker alike.
@@ -8,59 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Protocol
 
-import numpy as np
-
-from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Transcript, join_text
-
-# on_progress(seconds_done, duration_seconds); should_stop() -> True to cancel;
-# on_segment(segment) as soon as a segment is decoded (live text).
-ProgressFn = Callable[[float, float], None]
-StopFn = Callable[[], bool]
-SegmentFn = Callable[[Segment], None]
-
-
-class Engine(Protocol):
-    name: str
-    model_name: str
-    device: str
-    compute_type: str
-
-    def transcribe(
-        self,
-        audio: np.ndarray,
-        options: TranscribeOptions,
-        on_progress: ProgressFn | None = None,
-        should_stop: StopFn | None = None,
-        on_segment: SegmentFn | None = None,
-    ) -> Transcript: ...
-
-
-def engine_transcript(
-    engine: Engine,
-    segments: tuple[Segment, ...] | list[Segment],
-    language: str,
-    probability: float,
-    duration: float,
-    task: str,
-) -> Transcript:
-    """A Transcript stamped with the engine, model, device and precision that made it."""
-    return Transcript(
-        text=join_text(segments),
-        language=language,
-        language_probability=round(float(probability), 4),
-        duration=round(duration, 3),
-        segments=tuple(segments),
-        engine=engine.name,
-        model=engine.model_name,
-        device=engine.device,
-        compute_type=engine.compute_type,
-        task=task,
-    )
-
+from whisper_cli.engines.base import Engine
+from whisper_cli.options.transcribe_options import TranscribeOptions
 
 _cache: dict[tuple, tuple[Engine, float]] = {}
 _lock = threading.Lock()

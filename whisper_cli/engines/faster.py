@@ -11,13 +11,15 @@ from typing import TypeVar
 
 import numpy as np
 
-from whisper_cli import models
-from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript, packing
+from whisper_cli.audio.vad import speech_clips
+from whisper_cli.engines import packing
+from whisper_cli.engines.base import engine_transcript
+from whisper_cli.engines.callbacks import ProgressFn, SegmentFn, StopFn
 from whisper_cli.errors import Canceled, ModelUnavailable
 from whisper_cli.hardware import cuda_available, usable_cores
-from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Transcript, Word, in_time_order, starting_after
-from whisper_cli.vad import speech_clips
+from whisper_cli.models import weights
+from whisper_cli.options.transcribe_options import TranscribeOptions
+from whisper_cli.output.result import Segment, Transcript, Word, in_time_order, starting_after
 
 T = TypeVar("T")
 
@@ -69,7 +71,7 @@ class FasterWhisperEngine:
             compute_type = "float16" if self.device == "cuda" else "int8"
         self.compute_type = compute_type
         self._pipeline = None
-        source = models.resolve_ct2(model)
+        source = weights.resolve_ct2(model)
         if self.device != "cpu":
             replicas = 1  # a GPU batches within one replica
         else:
@@ -85,7 +87,7 @@ class FasterWhisperEngine:
                     compute_type=compute_type,
                     cpu_threads=threads,
                     num_workers=replicas,
-                    download_root=str(models.cache_dir() / "hub"),
+                    download_root=str(weights.cache_dir() / "hub"),
                 )
             )
         except (ValueError, RuntimeError) as exc:
@@ -98,13 +100,14 @@ class FasterWhisperEngine:
                 f"model {model}: failed to load ({exc})", "check the model directory is complete"
             ) from None
         except Exception as exc:  # the hub client raises many types when offline
-            if source == model and not models.is_ct2_dir(models.Path(source)):
-                raise models.offline_error(model, self.name, exc) from None
+            if source == model and not weights.is_ct2_dir(weights.Path(source)):
+                raise weights.offline_error(model, self.name, exc) from None
             raise
 
-        from whisper_cli.batching import BatchingWhisper
+        from whisper_cli.engines.batching import BatchingWhisper
 
-        # Jobs run side by side in a worker share their decoding calls (whisper_cli.batching).
+        # Jobs run side by side in a worker share their decoding calls
+        # (whisper_cli.engines.batching).
         sot = self.model.hf_tokenizer.token_to_id("<|startoftranscript|>")
         self.model.model = BatchingWhisper(self.model.model, sot)
 
@@ -131,7 +134,7 @@ class FasterWhisperEngine:
                 f"model {self.model_name} is English-only; it cannot {options.task} {language}",
                 "use a multilingual model such as base",
             )
-        from whisper_cli.batching import current
+        from whisper_cli.engines.batching import current
 
         gatherer = current()
         if gatherer and gatherer.pack and packing.packable(duration, options, multilingual):

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from whisper_cli import models
-from whisper_cli.engines import ProgressFn, SegmentFn, StopFn, engine_transcript
+from whisper_cli.audio.vad import speech_clips
+from whisper_cli.engines.base import engine_transcript
+from whisper_cli.engines.callbacks import ProgressFn, SegmentFn, StopFn
 from whisper_cli.errors import Canceled, EngineUnavailable, InvalidOptions, ModelUnavailable
-from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Transcript, Word
-from whisper_cli.vad import speech_clips
+from whisper_cli.models import weights
+from whisper_cli.options.transcribe_options import TranscribeOptions
+from whisper_cli.output.result import Segment, Transcript, Word
 
 FRAMES_PER_SECOND = 100  # openai-whisper's mel frames (hop 160 at 16 kHz)
 _patch_lock = threading.Lock()
@@ -28,19 +29,19 @@ _patch_lock = threading.Lock()
 
 def resolve_checkpoint(name: str) -> str:
     """A .pt path for whisper.load_model: local checkpoints as they are, CT2 models converted."""
-    from whisper_cli.convert import cached_conversion
+    from whisper_cli.models.convert import cached_conversion
 
     path = Path(name).expanduser()
     if path.is_file() and path.suffix == ".pt":
         return str(path)
-    if models.is_ct2_dir(path):
-        return str(cached_conversion(path, models.cache_dir() / "openai", str(path)))
-    bundled = models.BUNDLED.get(name)
+    if weights.is_ct2_dir(path):
+        return str(cached_conversion(path, weights.cache_dir() / "openai", str(path)))
+    bundled = weights.BUNDLED.get(name)
     if bundled is not None and bundled.installed():
-        src = models.materialize(bundled)
-        return str(cached_conversion(src, models.cache_dir() / "openai", name))
+        src = weights.materialize(bundled)
+        return str(cached_conversion(src, weights.cache_dir() / "openai", name))
     if path.exists():
-        raise models.unknown_model(name)
+        raise weights.unknown_model(name)
     return name  # a standard name: openai-whisper downloads it
 
 
@@ -99,16 +100,16 @@ class OpenAIWhisperEngine:
         checkpoint = resolve_checkpoint(model)
         try:
             self.model = whisper.load_model(
-                checkpoint, device=self.device, download_root=str(models.cache_dir() / "whisper")
+                checkpoint, device=self.device, download_root=str(weights.cache_dir() / "whisper")
             )
         except RuntimeError as exc:
             if "available models" in str(exc):
-                raise models.unknown_model(model) from None
+                raise weights.unknown_model(model) from None
             raise ModelUnavailable(
                 f"model {model}: failed to load ({exc})", "check the checkpoint file is complete"
             ) from None
         except OSError as exc:  # URLError and socket errors when offline
-            raise models.offline_error(model, self.name, exc) from None
+            raise weights.offline_error(model, self.name, exc) from None
         if checkpoint.endswith(".pt") and Path(checkpoint).is_file():
             self._set_alignment_heads(Path(checkpoint))
         self._progress: ProgressFn | None = None

@@ -1,7 +1,7 @@
 """Short clips of several jobs in one 30 s window: encoded once, decoded once.
 
 Whisper encodes every clip as a full 30 s window, so on a 5 s clip the fixed encoder pass is
-most of the work. When a worker runs jobs side by side (whisper_cli/batching.py), jobs whose
+most of the work. When a worker runs jobs side by side (whisper_cli/engines/batching.py), jobs whose
 audio is much shorter than a window and whose decoding settings are the same are placed one
 after another in one window with GAP_SECONDS of silence between them. The windows of a pack
 are decoded side by side in batched calls, with timestamps and word timings
@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from whisper_cli.options import TranscribeOptions
-from whisper_cli.result import Segment, Word
+from whisper_cli.options.transcribe_options import TranscribeOptions
+from whisper_cli.output.result import Segment, Word
 
 SAMPLE_RATE = 16000
 MAX_CLIP_SECONDS = 12.0  # longer clips fill a window well enough alone

@@ -1,6 +1,6 @@
 """A job's options from an upload's form fields, the same way for every route.
 
-Every per-job option (whisper_cli/job_options.py, the TranscribeOptions fields a sidecar may
+Every per-job option (whisper_cli/options/job_options.py, the TranscribeOptions fields a sidecar may
 set) may be sent as a form field of its own name (`diarize=true`, `num_speakers=2`,
 `output_formats=json,srt`, `speakers` repeated) or all at once as one JSON `options` field;
 they are validated as a sidecar's are, and a refusal names the field and the fix (400).
@@ -27,8 +27,8 @@ from starlette.concurrency import run_in_threadpool
 from spool.sidecars import notify_url_problem
 from whisper_cli.errors import InvalidOptions
 from whisper_cli.http.streamed_form import FILE_FIELD, StreamedForm
-from whisper_cli.job_options import JOB_OPTIONS
-from whisper_cli.options import TranscribeOptions
+from whisper_cli.options.job_options import JOB_OPTIONS
+from whisper_cli.options.transcribe_options import TranscribeOptions
 
 # Fields every upload route reads itself; anything else must be a job option.
 ROUTE_FIELDS = {FILE_FIELD, "options", "notify", "known_speaker_names", "known_speaker_references"}

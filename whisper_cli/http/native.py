@@ -11,7 +11,7 @@ from spool.layout import STATUS
 from whisper_cli.http import job_request
 from whisper_cli.http.legacy import spool_of
 from whisper_cli.http.streamed_form import streamed_form, upload_body
-from whisper_cli.options import KNOWN_FORMATS
+from whisper_cli.options.transcribe_options import KNOWN_FORMATS
 
 router = APIRouter(prefix="/jobs", tags=["wt jobs"])
 MEDIA = {

@@ -20,7 +20,7 @@ from whisper_cli.http.job_request import known_speakers
 from whisper_cli.http.legacy import spool_of
 from whisper_cli.http.render import diarized_json, result_json, verbose_json
 from whisper_cli.http.streamed_form import streamed_form, upload_body
-from whisper_cli.options import TranscribeOptions
+from whisper_cli.options.transcribe_options import TranscribeOptions
 
 router = APIRouter(prefix="/v1", tags=["OpenAI audio API"])
 

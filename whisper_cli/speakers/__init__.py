@@ -3,6 +3,6 @@
 clustering.py groups a recording's voice embeddings into speakers; enrollment.py turns reference
 clips into voiceprints, voiceprints.py keeps them in a folder, naming.py matches a recording's
 speakers to them; known.py resolves what a job asks for (`--speaker NAME[=CLIP]`).
-The segmentation, embedding and reconstruction steps are whisper_cli/diarize.py,
-whisper_cli/segmentation.py and whisper_cli/speaker_encoder.py.
+The segmentation, embedding and reconstruction steps are diarize.py,
+segmentation.py and encoder.py (fbank.py: the encoder's input features).
 """

@@ -44,9 +44,9 @@ class ClipPrint:
 
 def clip_print(path: Path, name: str, should_stop=None) -> ClipPrint:
     """The voice of one reference clip of `name`; BadReferenceClip says why a clip is unusable."""
-    from whisper_cli.audio import decode
-    from whisper_cli.diarize import FRAME_SECONDS, SpeakerTrack
-    from whisper_cli.speaker_encoder import load_encoder
+    from whisper_cli.audio.decode import decode
+    from whisper_cli.speakers.diarize import FRAME_SECONDS, SpeakerTrack
+    from whisper_cli.speakers.encoder import load_encoder
 
     audio = decode(path)  # NotAudio / EmptyAudio / InputNotFound name the file and the fix
     track = SpeakerTrack(load_encoder(), should_stop)

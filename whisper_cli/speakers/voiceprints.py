@@ -57,7 +57,7 @@ def voices_dir() -> Path:
     given = os.environ.get("WT_VOICES")
     if given:
         return Path(given)
-    from whisper_cli.models import cache_dir
+    from whisper_cli.models.weights import cache_dir
 
     return cache_dir() / "voices"
 

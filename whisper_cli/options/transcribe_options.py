@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from whisper_cli.errors import InvalidOptions
-from whisper_cli.subtitles import SubtitleLayout
+from whisper_cli.output.subtitles import SubtitleLayout
 
 ENGINES = ("faster", "openai")
 TASKS = ("transcribe", "translate")
@@ -172,7 +172,7 @@ class TranscribeOptions:
     # and the window decoded again after the silence. Both libraries need word timings for it;
     # they are computed when it is set, and only written out when word_timestamps asks.
     hallucination_silence_threshold: float | None = None
-    # wt's own guard (whisper_cli/guards.py): a segment after a gap in which Silero VAD
+    # wt's own guard (whisper_cli/audio/guards.py): a segment after a gap in which Silero VAD
     # hears no speech is invented text, and is dropped.
     silence_guard: bool = True
     vad: bool = False
@@ -183,7 +183,7 @@ class TranscribeOptions:
     # one window, faster engine), sequential elsewhere (bench/longform.py).
     batch_size: int = 0
     threads: int = 0
-    # Who spoke when (whisper_cli/diarize.py): a speaker on every word and segment. The
+    # Who spoke when (whisper_cli/speakers/diarize.py): a speaker on every word and segment. The
     # number of speakers is estimated between min and max unless num_speakers fixes it.
     diarize: bool = False
     num_speakers: int | None = None

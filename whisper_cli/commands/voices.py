@@ -1,6 +1,6 @@
 """`wt voices`: enroll, list and remove known voices (whisper_cli/speakers/voiceprints.py).
 
-Thin: parse, call the library, print. Imports nothing from cli.py (no import circle).
+Thin: parse, call the library, print. Imports no other command module (no import circle).
 """
 
 from __future__ import annotations

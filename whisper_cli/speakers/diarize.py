@@ -2,10 +2,10 @@
 
 Built the way pyannote's 3.x pipelines are, from models that install from PyPI and run
 offline:
-1. Local segmentation (whisper_cli/segmentation.py): 10 s windows every STEP (2.5 s); in each
+1. Local segmentation (speakers/segmentation.py): 10 s windows every STEP (2.5 s); in each
    ~17 ms frame the network says which of up to three local speakers talk, two at once
    included.
-2. One embedding per local speaker and window (whisper_cli/speaker_encoder.py, CAM++), from
+2. One embedding per local speaker and window (whisper_cli/speakers/encoder.py, CAM++), from
    the frames where that speaker talks alone (overlap would mix two voices).
 3. Clustering across the whole recording (whisper_cli/speakers/clustering.py): agglomerative,
    complete linkage on unit vectors, cut at a distance unless the number of speakers is given.
@@ -27,19 +27,19 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from whisper_cli.engines import StopFn
+from whisper_cli.engines.callbacks import StopFn
 from whisper_cli.errors import Canceled
-from whisper_cli.result import Segment, SpeakerTurn, Transcript, Word, join_text
-from whisper_cli.segmentation import (
+from whisper_cli.output.result import Segment, SpeakerTurn, Transcript, Word, join_text
+from whisper_cli.speakers.clustering import DEFAULT_CLUSTERING, Clustering, cluster_centroids
+from whisper_cli.speakers.encoder import SpeakerEncoder
+from whisper_cli.speakers.naming import Voiceprint, merge_named
+from whisper_cli.speakers.segmentation import (
     FRAME_SPAN,
     FRAME_STEP,
     SAMPLE_RATE,
     Segmenter,
     load_segmenter,
 )
-from whisper_cli.speaker_encoder import SpeakerEncoder
-from whisper_cli.speakers.clustering import DEFAULT_CLUSTERING, Clustering, cluster_centroids
-from whisper_cli.speakers.naming import Voiceprint, merge_named
 
 # A window every 2.5 s (each frame seen by four windows, four times the embeddings of windows
 # side by side): chosen by leave-one-out with the clustering (bench/diarize.py --tune); side by

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from whisper_cli.result import Transcript, Word
+from whisper_cli.output.result import Transcript, Word
 
 PAUSE_SPLIT = 3.0  # seconds: a longer pause between words starts a new cue
 

@@ -19,7 +19,13 @@ from typing import Annotated, Any
 
 import typer
 
-from whisper_cli.options import COMPUTE_TYPES, DEVICES, ENGINES, TASKS, TranscribeOptions
+from whisper_cli.options.transcribe_options import (
+    COMPUTE_TYPES,
+    DEVICES,
+    ENGINES,
+    TASKS,
+    TranscribeOptions,
+)
 
 OUTPUT_FORMAT_FLAG_DEFAULT = "all"  # the flag's spelling of output_formats' default
 
@@ -162,7 +168,7 @@ def job_options(per_job_only: bool = False) -> Callable[[Callable[..., Any]], Ca
 
 def build_options(job: dict[str, Any]) -> TranscribeOptions:
     """The one options record from a command's job options (all of them given)."""
-    from whisper_cli.options import default_model, parse_output_formats
+    from whisper_cli.options.transcribe_options import default_model, parse_output_formats
 
     return TranscribeOptions(
         **{

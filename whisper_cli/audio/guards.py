@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from whisper_cli.result import Segment
-from whisper_cli.vad import SAMPLE_RATE, speech_clips
+from whisper_cli.audio.vad import SAMPLE_RATE, speech_clips
+from whisper_cli.output.result import Segment
 
 GAP_SECONDS = 1.0  # a segment this long after the last kept one is checked
 MARGIN_SECONDS = 0.5  # heard around the segment's own times, which can be off a little

@@ -1,6 +1,6 @@
 """The spool's commands: `wt daemon`, `wt serve`, `wt submit` and the companions scripts use
-(status, cancel, wait, result, clean, health). Thin, like cli.py: parse flags, call spool/,
-print."""
+(status, cancel, wait, result, clean, health). Thin, like commands/transcribe.py: parse flags,
+call spool/, print."""
 
 from __future__ import annotations
 
@@ -14,18 +14,17 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from whisper_cli.cli import (
+from whisper_cli.commands.common import (
     EXIT_CANCELED,
     EXIT_FAILED,
     EXIT_TIMEOUT,
     EXIT_USAGE,
-    app,
     err,
     fail,
     fail_job,
 )
 from whisper_cli.errors import WtError
-from whisper_cli.job_options import build_options, job_options
+from whisper_cli.options.job_options import build_options, job_options
 from whisper_cli.speakers.known import absolute_clips
 
 SpoolOpt = Annotated[
@@ -55,7 +54,6 @@ def open_spool(spool: Path | None, create: bool = False):
         raise fail(exc) from None
 
 
-@app.command()
 @job_options()
 def daemon(
     spool: SpoolOpt = None,
@@ -204,7 +202,7 @@ def daemon(
     from spool.client import parse_duration
     from spool.daemon import DaemonConfig, serve
     from spool.webhooks import WebhookConfig
-    from whisper_cli.batching import default_max_batch
+    from whisper_cli.engines.batching import default_max_batch
 
     if spool is None:
         raise fail("no spool given (--spool DIR or $WT_SPOOL)")
@@ -247,7 +245,6 @@ def daemon(
     raise typer.Exit(code)
 
 
-@app.command()
 def serve(
     spool: SpoolOpt = None,
     host: Annotated[
@@ -329,7 +326,6 @@ def parse_size(text: str) -> int:
         raise InvalidOptions(f"cannot read size {text!r}", "use e.g. 500M or 2G") from None
 
 
-@app.command()
 @job_options(per_job_only=True)
 def submit(
     files: Annotated[
@@ -392,7 +388,6 @@ def submit(
         raise typer.Exit(0 if all(s == "completed" for s in states) else EXIT_FAILED)
 
 
-@app.command()
 def status(
     job_id: Annotated[str | None, typer.Argument(help="A job id; all jobs when omitted.")] = None,
     spool: SpoolOpt = None,
@@ -453,7 +448,6 @@ def _print_jobs(jobs) -> None:
     Console().print(table)
 
 
-@app.command()
 def cancel(job_id: str, spool: SpoolOpt = None) -> None:
     """Cancel a job: at once when queued, within seconds when processing."""
     sp = open_spool(spool)
@@ -468,7 +462,6 @@ def cancel(job_id: str, spool: SpoolOpt = None) -> None:
         err.print(f"{job_id}: {st.state}{note}")
 
 
-@app.command()
 def wait(
     job_id: str,
     spool: SpoolOpt = None,
@@ -489,7 +482,6 @@ def wait(
     raise typer.Exit({"completed": 0, "failed": EXIT_FAILED, "canceled": EXIT_CANCELED}[st.state])
 
 
-@app.command()
 def result(
     job_id: str,
     spool: SpoolOpt = None,
@@ -512,7 +504,6 @@ def result(
         sys.stdout.write(path.read_text(encoding="utf-8"))
 
 
-@app.command()
 def clean(
     job_ids: Annotated[
         list[str] | None,
@@ -552,7 +543,6 @@ def clean(
     err.print(f"{'would remove' if dry_run else 'removed'} {len(removed)} finished job(s)")
 
 
-@app.command()
 def health(
     spool: SpoolOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,

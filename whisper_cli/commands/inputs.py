@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisper_cli.audio import is_audio_name
+from whisper_cli.audio.decode import is_audio_name
 from whisper_cli.errors import InputNotFound, NotAudio, WtError
 
 

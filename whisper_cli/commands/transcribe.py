@@ -1,4 +1,4 @@
-"""The `wt` command line. Thin: parse flags, call the library, print.
+"""`wt transcribe` and `wt models` (list, convert). Thin: parse flags, call the library, print.
 
 Heavy modules (torch, ctranslate2, PyAV) are imported inside commands, so `wt --help`
 starts fast.
@@ -7,79 +7,22 @@ starts fast.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
-from whisper_cli import __version__
-from whisper_cli.cli_voices import voices_app
+from whisper_cli.commands.common import EXIT_FAILED, err, fail
 from whisper_cli.errors import WtError
-from whisper_cli.job_options import build_options, job_options
+from whisper_cli.options.job_options import build_options, job_options
 
-app = typer.Typer(
-    name="wt",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode="rich",
-    help="Whisper transcription from the terminal and from a file spool.",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 models_app = typer.Typer(
     help="List local models, or convert one for the openai engine.", invoke_without_command=True
 )
-app.add_typer(models_app, name="models")
-app.add_typer(voices_app, name="voices")
-
-err = Console(stderr=True, highlight=False)
-EXIT_FAILED = 1  # at least one file or job failed
-EXIT_USAGE = 2  # bad options, unknown model: nothing was attempted
-EXIT_CANCELED = 3  # wt wait: the job was canceled
-EXIT_NO_JOB = 4  # no job with that id (and none on its way)
-EXIT_NOT_COMPLETED = 5  # wt result: the job has not completed (queued, running, failed, ...)
-EXIT_NO_RESULT = 6  # wt result: the job completed without that format
-EXIT_TIMEOUT = 124  # wt wait --timeout ran out
-EXIT_INTERNAL = 70  # a bug in wt (EX_SOFTWARE)
 
 
-def fail(error: WtError | str, code: int = EXIT_USAGE) -> typer.Exit:
-    err.print("[red]error:[/red] " + escape(str(error)), soft_wrap=True, markup=True)
-    return typer.Exit(code)
-
-
-def fail_job(error: WtError) -> typer.Exit:
-    """A companion's error, with the exit status the README gives its kind."""
-    codes = {
-        "job_not_found": EXIT_NO_JOB,
-        "not_completed": EXIT_NOT_COMPLETED,
-        "no_such_result": EXIT_NO_RESULT,
-    }
-    return fail(error, codes.get(error.kind, EXIT_FAILED))
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"wt {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    pass
-
-
-@app.command()
 @job_options()
 def transcribe(
     inputs: Annotated[
@@ -109,10 +52,10 @@ def transcribe(
     job: dict[str, Any],
 ) -> None:
     """Transcribe audio and video files; write txt, json, srt, vtt and tsv next to each other."""
-    from whisper_cli.inputs import assign_stems, expand
-    from whisper_cli.progress import BatchProgress
+    from whisper_cli.commands.inputs import assign_stems, expand
+    from whisper_cli.commands.progress import BatchProgress
+    from whisper_cli.output.writers import output_paths
     from whisper_cli.transcribe import transcribe_to_files
-    from whisper_cli.writers import output_paths
 
     try:
         options = build_options(job)
@@ -250,7 +193,7 @@ def models_list(
         return
     from rich.table import Table
 
-    from whisper_cli.models import list_local
+    from whisper_cli.models.weights import list_local
 
     found = list_local()
     if json_out:
@@ -284,40 +227,18 @@ def models_convert(
     output: Annotated[Path, typer.Argument(help="Checkpoint to write, e.g. base.pt.")],
 ) -> None:
     """Convert a CTranslate2 Whisper model into an openai-whisper checkpoint (.pt)."""
-    from whisper_cli import models
-    from whisper_cli.convert import convert
+    from whisper_cli.models import weights
+    from whisper_cli.models.convert import convert
 
     try:
         path = Path(source).expanduser()
-        if not models.is_ct2_dir(path):
-            bundled = models.BUNDLED.get(source)
+        if not weights.is_ct2_dir(path):
+            bundled = weights.BUNDLED.get(source)
             if bundled is None or not bundled.installed():
-                raise models.unknown_model(source)
-            path = models.materialize(bundled)
+                raise weights.unknown_model(source)
+            path = weights.materialize(bundled)
         convert(path, output, source)
     except WtError as exc:
         raise fail(exc) from None
     err.print(f"✓ wrote {output} (load it with --engine openai --model {output})")
 
-
-# ---- the spool door ----------------------------------------------------------------------
-def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-    except Exception as exc:  # expected failures are WtErrors, handled in each command
-        if os.environ.get("WT_DEBUG"):
-            raise
-        err.print(
-            f"[red]error:[/red] {escape(type(exc).__name__)}: {escape(str(exc))} (a bug in wt; "
-            "please report it with the command; WT_DEBUG=1 shows the traceback)",
-            soft_wrap=True,
-        )
-        sys.exit(EXIT_INTERNAL)
-
-
-# The spool's commands (daemon, serve, submit and the companions) live in cli_spool.py; they
-# register on `app` when it is imported, after everything above is defined.
-from whisper_cli import cli_spool  # noqa: E402, F401

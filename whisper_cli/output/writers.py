@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from whisper_cli.errors import OutputError
-from whisper_cli.result import Transcript, without_words
-from whisper_cli.subtitles import SubtitleLayout, layout_cues
+from whisper_cli.output.result import Transcript, without_words
+from whisper_cli.output.subtitles import SubtitleLayout, layout_cues
 
 
 def timestamp(seconds: float, decimal: str) -> str:
