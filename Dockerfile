@@ -6,7 +6,7 @@
 # Both start from a plain Debian: the CUDA libraries come with the Python wheels (torch's
 # nvidia-* wheels, nvidia-cublas-cu12 for CTranslate2) and the driver from the host through
 # the NVIDIA container toolkit, so a CUDA base image would only carry them twice.
-# Without a registry (see README, Deployment): --build-arg BASE=local/debian:bookworm
+# Without a registry (see docs/deployment.md): --build-arg BASE=local/debian:bookworm
 ARG BASE=debian:bookworm-slim
 
 FROM ${BASE} AS build
@@ -58,7 +58,7 @@ RUN apt-get update \
  && chown wt:wt /spool /models \
  && chmod 2775 /spool /models
 COPY --from=build /opt/wt /opt/wt
-# /spool is setgid and group-writable: a shared spool (README: spool permissions). A producer
+# /spool is setgid and group-writable: a shared spool (docs/spool.md: Sharing a spool between users). A producer
 # container running as another user joins group 10001 (compose: group_add) and can drop,
 # cancel and read; the daemons create group-writable job folders in it.
 ENV PATH=/opt/wt/bin:$PATH \

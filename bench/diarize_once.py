@@ -70,9 +70,7 @@ def main() -> None:
     ap.add_argument("--transcribe", metavar="MODEL")
     args = ap.parse_args()
     before = args.system == "wt-before"
-    turns, seconds = (
-        senko_turns(args.wav) if args.system == "senko" else wt_turns(args.wav, before)
-    )
+    turns, seconds = senko_turns(args.wav) if args.system == "senko" else wt_turns(args.wav, before)
     out = {"turns": turns, "diarize_s": seconds, "rss_mb": peak_mb()}
     if args.transcribe:
         from pathlib import Path

@@ -334,7 +334,7 @@ def _majority(r: Recording, found) -> dict[int, str]:
 
 def _words(wav: Path) -> list:
     """Whisper's words of a recording (base, English, no fallback: the same every run)."""
-    from whisper_cli.options import TranscribeOptions
+    from whisper_cli.options.transcribe_options import TranscribeOptions
     from whisper_cli.transcribe import transcribe_file
 
     options = TranscribeOptions(
@@ -345,7 +345,7 @@ def _words(wav: Path) -> list:
 
 def _word_names(transcript, found) -> list:
     """The transcript's words with the speaker names `found` gives them (wt's own rule)."""
-    from whisper_cli.diarize import assign_speakers
+    from whisper_cli.speakers.diarize import assign_speakers
 
     named = assign_speakers(transcript, found.turns, keep_words=True, known=found.names)
     return [w for s in named.segments for w in s.words or ()]

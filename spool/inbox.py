@@ -172,7 +172,7 @@ def intake(
     name, name_hex = printable_name(sidecar.name or path.name)
     job_id, error = _choose_job_id(layout, sidecar.job_id)
     if error is None and sidecar.error:
-        error = InvalidOptions(sidecar.error, "see the README's spool protocol section")
+        error = InvalidOptions(sidecar.error, "see docs/spool.md: Sidecars")
     if error is None and sidecar.size is not None:
         try:
             actual = _size(path)

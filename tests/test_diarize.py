@@ -72,7 +72,7 @@ def test_two_men_are_told_apart_word_by_word_with_the_default_model(tmp_path):
     doc = diarized(audio, tmp_path, "-m", "base")
     assert doc["speakers"] == ["SPEAKER_00", "SPEAKER_01"]  # counted, not told
     accuracy = speaker_accuracy(doc, truth)
-    assert accuracy >= 0.95, accuracy  # measured 1.00 (README: speakers)
+    assert accuracy >= 0.95, accuracy  # measured 1.00 (docs/speakers.md)
     for segment in doc["segments"]:  # a segment never spans two speakers
         assert {w["speaker"] for w in segment["words"]} == {segment["speaker"]}
     txt = (tmp_path / "two_men.txt").read_text().splitlines()

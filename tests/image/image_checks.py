@@ -248,7 +248,8 @@ def test_the_image_is_lean_runs_as_non_root_and_has_no_ffmpeg(image):
     ).stdout.split()  # fmt: skip
     assert probe == ["10001", "no-ffmpeg", "wt", VERSION], probe
     size = int(docker("image", "inspect", image, "--format", "{{.Size}}").stdout)
-    assert size <= 1.6e9, f"{size / 1e9:.2f} GB: the default CPU image grew (README: image sizes)"
+    grew = "the default CPU image grew (docs/deployment.md: Image sizes)"
+    assert size <= 1.6e9, f"{size / 1e9:.2f} GB: {grew}"
     script = (
         "from importlib.util import find_spec as f; print(f('torch') is None, f('whisper') is None)"
     )

@@ -27,7 +27,7 @@ def fail(error: WtError | str, code: int = EXIT_USAGE) -> typer.Exit:
 
 
 def fail_job(error: WtError) -> typer.Exit:
-    """A companion's error, with the exit status the README gives its kind."""
+    """A companion's error, with the exit status docs/companions.md gives its kind."""
     codes = {
         "job_not_found": EXIT_NO_JOB,
         "not_completed": EXIT_NOT_COMPLETED,

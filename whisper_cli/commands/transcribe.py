@@ -241,4 +241,3 @@ def models_convert(
     except WtError as exc:
         raise fail(exc) from None
     err.print(f"✓ wrote {output} (load it with --engine openai --model {output})")
-

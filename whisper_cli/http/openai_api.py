@@ -87,7 +87,11 @@ TRANSCRIPTION_FIELDS = {
     "known_speaker_names[]": {"type": "array", "items": TEXT},
     "known_speaker_references[]": {
         "type": "array",
-        "items": {**TEXT, "description": "data URL of a 2-10 s clip of that speaker"},
+        "items": {
+            **TEXT,
+            "description": "data URL of a clip of that speaker alone: at least 2 s of speech, "
+            "5-30 s best (OpenAI asks for 2-10 s)",
+        },
     },
     "chunking_strategy": {**TEXT, "description": "accepted; wt always cuts long audio itself"},
     "diarize": {"type": "boolean", "default": False},

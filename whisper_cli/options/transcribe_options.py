@@ -212,7 +212,7 @@ class TranscribeOptions:
     def from_mapping(cls, data: dict[str, Any], base: TranscribeOptions | None = None):
         """Build from untrusted JSON (a spool sidecar): unknown keys and wrong types are refused."""
         if not isinstance(data, dict):
-            raise InvalidOptions("options must be a JSON object", "see README: sidecar options")
+            raise InvalidOptions("options must be a JSON object", "see docs/spool.md: Sidecars")
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:

@@ -7,7 +7,7 @@ every fold (DER 0.177 on the held-out files, windows every 2.5 s), where wt's ea
 average linkage at 0.9 (chosen on the same files it was reported on) held out at 0.30-0.37:
 with average linkage no single distance both split the telephone call's two women and kept
 each AMI speaker whole. Recording-mean subtraction and merging small clusters were tried and
-did not hold up out of sample (README: Speakers).
+did not hold up out of sample (docs/speakers.md, docs/design.md).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import numpy as np
 
 from whisper_cli.errors import WtError
 
-MIN_SPEECH_SECONDS = 2.0  # CAM++ embeddings of less speech are mostly noise (README: Speakers)
+MIN_SPEECH_SECONDS = 2.0  # CAM++ embeddings of less speech are mostly noise (docs/speakers.md)
 SILENT_SECONDS = 0.3  # less speech than this: the clip is silence (or noise)
 # A second voice with this much speech, and this share of the clip's speech, makes the clip
 # unusable: its voiceprint would sit between two people.

@@ -23,8 +23,8 @@ def parse_speakers(specs: tuple[str, ...] | list[str]) -> dict[str, list[str]]:
         name = check_name(name.strip())
         if sep and not clip.strip():
             raise InvalidOptions(
-                f"--speaker {spec!r} names no clip", "give NAME=CLIP, or NAME for a voice enrolled "
-                "with `wt voices add`"
+                f"--speaker {spec!r} names no clip",
+                "give NAME=CLIP, or NAME for a voice enrolled with `wt voices add`",
             )
         out.setdefault(name, [])
         if sep:

@@ -7,7 +7,7 @@ One name goes to one speaker (the best one-to-one assignment). Any other speaker
 unnamed: a voice nobody enrolled must never get a name. (Merging a second speaker that also
 passes into the named one was tried: on the telephone call both women pass 0.60 against
 either one's voiceprint, and the whole call took one name.) Both values were measured on real
-meetings (bench/diarize.py --names): README, Speakers.
+meetings (bench/diarize.py --names): docs/speakers.md, Known voices.
 """
 
 from __future__ import annotations
