@@ -8,9 +8,11 @@ that did best on the others, so no recording is scored with settings chosen on i
 
 --names: every speaker with 2 s or more of speech alone in a recording's reference is enrolled
 from a clip of that speech (cut where the reference has them talking alone). Similarities of
-voiceprints to the speakers wt finds in *other* recordings, the same person and different
-people; naming accuracy (share of an enrolled speaker's speech labelled with their name) where
-the same people meet again (AMI EN2006a and EN2006b); false names (speech of a voice not
+voiceprints to the speakers wt finds in *other* recordings that are one person's (_pure), the
+same person and different people, and the naming threshold's rule (match_threshold) on them;
+naming accuracy (share of an enrolled speaker's speech labelled with their name) where
+the same people meet again (AMI reuses people across meetings: a person's clips from all the
+*other* recordings combined into one voiceprint); false names (speech of a voice not
 enrolled that carries a name) in every recording, with every voice of the other recordings
 enrolled; DER with and without known speakers. Also: seconds under a name where that person
 does not speak (another person or nobody: confusion inside the meeting), and, for the words
@@ -105,34 +107,96 @@ def tune(recs: list[Recording]) -> None:
     total = scores[:, :, 0].sum(1) / scores[:, :, 1].sum(1)
     best = int(total.argmin())
     shipped = settings.index((STEP_SECONDS, NOBODY_BELOW, DEFAULT_CLUSTERING))
-    rows, loo_err, loo_total, picks = [], 0.0, 0.0, []
-    for j, r in enumerate(recs):
-        others = [k for k in range(len(recs)) if k != j]
-        pick = int((scores[:, others, 0].sum(1) / scores[:, others, 1].sum(1)).argmin())
-        picks.append(pick)
-        loo_err += scores[pick, j, 0]
-        loo_total += scores[pick, j, 1]
-        rows.append([
-            r.name, len(r.ref.labels()),
-            f"{scores[shipped, j, 0] / scores[shipped, j, 1]:.3f}",
-            f"{scores[best, j, 0] / scores[best, j, 1]:.3f}",
-            f"{scores[pick, j, 0] / scores[pick, j, 1]:.3f}",
-            _describe(settings[pick]),
-        ])  # fmt: skip
+    every = list(range(len(settings)))
+    # The shipped pipeline (step, speech rule, linkage) with only its distance chosen: the
+    # choice wt makes again whenever recordings are added.
+    distance_only = [i for i, (s, n, c) in enumerate(settings) if (s, n) == settings[shipped][:2]
+                     and c.linkage == DEFAULT_CLUSTERING.linkage]  # fmt: skip
+    loo, picks = _loo(scores, every)
+    loo_d, picks_d = _loo(scores, distance_only)
+
+    def der(i: int, j: int) -> str:
+        return f"{scores[i, j, 0] / scores[i, j, 1]:.3f}"
+
+    rows = [
+        [r.name, len(r.ref.labels()), der(shipped, j), der(best, j), der(picks[j], j),
+         _describe(settings[picks[j]]), der(picks_d[j], j),
+         f"{settings[picks_d[j]][2].threshold:.3f}"]
+        for j, r in enumerate(recs)
+    ]  # fmt: skip
     rows.append([
-        "all", "", f"{total[shipped]:.3f}", f"{total[best]:.3f}", f"{loo_err / loo_total:.3f}", ""
+        "all", "", f"{total[shipped]:.3f}", f"{total[best]:.3f}", f"{loo:.3f}", "",
+        f"{loo_d:.3f}", "",
     ])  # fmt: skip
     table(
         "Diarization settings chosen by leave-one-out, DER (collar 0.25 s)",
-        ["recording", "speakers", "shipped", "dev", "leave-one-out", "settings chosen without it"],
+        ["recording", "speakers", "shipped", "dev", "leave-one-out", "settings chosen without it",
+         "leave-one-out, distance only", "distance chosen without it"],
         rows,
         f"shipped: {_describe(settings[shipped])}, chosen in "
-        f"{sum(p == shipped for p in picks)} of {len(recs)} folds. dev: the settings best over "
-        f"all {len(recs)} recordings ({_describe(settings[best])}) scored on the same "
-        "recordings; leave-one-out: each recording scored with the settings best on the others. "
-        f"Grid: steps {STEPS} s, speech rule {NOBODY}, linkages {LINKAGES}, distances "
-        f"{THRESHOLDS[0]}-{THRESHOLDS[-1]} by 0.025.",
+        f"{sum(p == shipped for p in picks)} of {len(recs)} folds from every setting and in "
+        f"{sum(p == shipped for p in picks_d)} from the distances alone. dev: the settings best "
+        f"over all {len(recs)} recordings ({_describe(settings[best])}) scored on the same "
+        "recordings; leave-one-out: each recording scored with the settings best on the others "
+        "(all: pooled DER), from every setting, or from the distances alone with the shipped "
+        f"step, speech rule and linkage. Grid: steps {STEPS} s, speech rule {NOBODY}, linkages "
+        f"{LINKAGES}, distances {THRESHOLDS[0]}-{THRESHOLDS[-1]} by 0.025.",
         name="diarize-tune",
+    )  # fmt: skip
+    _grids(recs, settings, scores, shipped)
+
+
+def _loo(scores: np.ndarray, allowed: list[int]) -> tuple[float, list[int]]:
+    """Pooled DER of leave-one-out over the settings `allowed`, and each fold's pick."""
+    err = total = 0.0
+    picks = []
+    for j in range(scores.shape[1]):
+        others = [k for k in range(scores.shape[1]) if k != j]
+        sub = scores[allowed][:, others]
+        pick = allowed[int((sub[:, :, 0].sum(1) / sub[:, :, 1].sum(1)).argmin())]
+        picks.append(pick)
+        err, total = err + scores[pick, j, 0], total + scores[pick, j, 1]
+    return err / total, picks
+
+
+def _grids(recs, settings, scores, shipped: int) -> None:
+    """Leave-one-out of choosing from smaller grids: the more settings a choice ranges over,
+    the more it fits the recordings it was chosen on (what the dev column hides)."""
+    from whisper_cli.speakers.diarize import NOBODY_BELOW, STEP_SECONDS
+
+    grids = {
+        "every setting": lambda s: True,
+        "speech rule fixed (argmax)": lambda s: s[1] is None,
+        f"step and speech rule fixed ({STEP_SECONDS:g} s, argmax)": (
+            lambda s: s[1] is NOBODY_BELOW and s[0] == STEP_SECONDS
+        ),
+        f"... and linkage fixed ({settings[shipped][2].linkage})": (
+            lambda s: (
+                s[1] is NOBODY_BELOW
+                and s[0] == STEP_SECONDS
+                and s[2].linkage == settings[shipped][2].linkage
+            )
+        ),
+    }
+    rows = []
+    for label, keep in grids.items():
+        allowed = [i for i, s in enumerate(settings) if keep(s)]
+        dev = allowed[int((scores[allowed, :, 0].sum(1) / scores[allowed, :, 1].sum(1)).argmin())]
+        loo, picks = _loo(scores, allowed)
+        chosen = sorted({_describe(settings[p]) for p in picks})
+        rows.append([
+            label, str(len(allowed)),
+            f"{scores[dev, :, 0].sum() / scores[dev, :, 1].sum():.3f}", f"{loo:.3f}",
+            f"{len(chosen)}: " + "; ".join(chosen[:4]) + (" ..." if len(chosen) > 4 else ""),
+        ])  # fmt: skip
+    table(
+        "Leave-one-out by how much is chosen, DER (collar 0.25 s)",
+        ["chosen from", "settings", "dev", "leave-one-out", "settings the folds chose"],
+        rows,
+        f"{len(recs)} recordings. dev: the grid's best setting scored on the recordings it was "
+        "chosen on; leave-one-out: each recording scored with the grid's best setting on the "
+        "others (pooled DER).",
+        name="diarize-tune-grids",
     )
 
 
@@ -160,7 +224,7 @@ def names(recs: list[Recording], tmp: Path) -> None:
                 continue
             path = write_wav(clip, tmp / f"{r.name}-{spk}.wav")
             try:
-                prints.append((i, spk, combine(spk, [clip_print(path, spk)])))
+                prints.append((i, spk, clip_print(path, spk)))
             except WtError as e:
                 print(f"  {r.name} {spk}: not enrolled: {e}", file=sys.stderr)
     print(f"  enrolled {len(prints)} voices", file=sys.stderr)
@@ -171,11 +235,11 @@ def names(recs: list[Recording], tmp: Path) -> None:
     pairs = []  # (recording enrolled in, recording named in, similarity, same person)
     for j, (r, track) in enumerate(zip(recs, found, strict=True)):
         plain = track.speakers()
-        majority = _majority(r, plain)
-        for i, spk, vp in prints:
+        majority = _pure(r, plain)
+        for i, spk, cp in prints:
             if i == j:
                 continue
-            sims = plain.centroids @ vp.embedding
+            sims = plain.centroids @ cp.embedding
             for c, who in majority.items():
                 (same if who == spk else different).append(float(sims[c]))
                 pairs.append((i, j, float(sims[c]), who == spk))
@@ -190,8 +254,8 @@ def names(recs: list[Recording], tmp: Path) -> None:
     for j, (r, track) in enumerate(zip(recs, found, strict=True)):
         plain = track.speakers()
         present = set(r.ref.labels())
-        own = tuple(vp for i, spk, vp in prints if i != j and spk in present)
-        strangers = [vp for i, spk, vp in prints if i != j and spk not in present]
+        own = _own_voices(prints, j, present)
+        strangers = [combine(spk, [cp]) for i, spk, cp in prints if i != j and spk not in present]
         per = []
         e, t = der_parts(r.ref, plain.turns)
         if own:
@@ -256,7 +320,8 @@ def names(recs: list[Recording], tmp: Path) -> None:
         rows,
         f"{len(prints)} voices enrolled (each speaker with >= {MIN_ENROLL_SECONDS:g} s alone in "
         "a reference, from a clip of that speech). DER with known voices and naming: the "
-        "recording's people enrolled in their other meeting (AMI EN2006a/b share four people). "
+        "recording's people enrolled from their clips in the other recordings (AMI meetings of "
+        "the same people: EN2006a/b, and in a larger folder the same AMI speaker ids). "
         "Strangers: each voice of other recordings enrolled alone; any name given is false. "
         "Similarity of a "
         f"voiceprint to a found speaker of another recording: same person "
@@ -287,6 +352,7 @@ def _names_held_out(recs, found, prints, pairs) -> tuple[str, float, float]:
     recording nor voices enrolled from it. Returns (thresholds used, % of enrolled speakers'
     speech named, seconds named after a stranger)."""
     from whisper_cli.speakers import naming
+    from whisper_cli.speakers.enrollment import combine
 
     shipped = naming.MATCH_THRESHOLD
     used, named_s, total_s, false_s = [], 0.0, 0.0, 0.0
@@ -296,20 +362,34 @@ def _names_held_out(recs, found, prints, pairs) -> tuple[str, float, float]:
             naming.MATCH_THRESHOLD = match_threshold(others)
             used.append(naming.MATCH_THRESHOLD)
             present = set(r.ref.labels())
-            own = tuple(vp for i, spk, vp in prints if i != j and spk in present)
+            own = _own_voices(prints, j, present)
             if own:
                 got = track.speakers(known=own)
                 for vp in own:
                     speech = r.ref.label_timeline(vp.name).support()
                     named_s += _labelled(got, speech).get(vp.name, 0.0)
                     total_s += speech.duration()
-            for vp in (vp for i, spk, vp in prints if i != j and spk not in present):
-                got = track.speakers(known=(vp,))
+            for i, spk, cp in prints:
+                if i == j or spk in present:
+                    continue
+                got = track.speakers(known=(combine(spk, [cp]),))
                 false_s += sum(_labelled(got, r.ref.get_timeline().support()).values())
     finally:
         naming.MATCH_THRESHOLD = shipped
     spread = f"thresholds {min(used):.2f}-{max(used):.2f}"
     return spread, 100 * named_s / max(total_s, 1e-9), false_s
+
+
+def _own_voices(prints, j: int, present: set[str]) -> tuple:
+    """The voiceprints of recording j's people from their clips in the *other* recordings,
+    one per person (several clips of one person combined, as `--speaker X=a --speaker X=b`)."""
+    from whisper_cli.speakers.enrollment import combine
+
+    clips: dict[str, list] = {}
+    for i, spk, cp in prints:
+        if i != j and spk in present:
+            clips.setdefault(spk, []).append(cp)
+    return tuple(combine(spk, cps) for spk, cps in clips.items())
 
 
 def _range(xs: list[float]) -> str:
@@ -318,18 +398,35 @@ def _range(xs: list[float]) -> str:
     return f"{min(xs):.2f}-{max(xs):.2f} (n={len(xs)}, median {float(np.median(xs)):.2f})"
 
 
-def _majority(r: Recording, found) -> dict[int, str]:
-    """found speaker index -> the reference speaker they overlap most."""
+# A found speaker is one person's when at least this much of the speech it covers where one
+# person talks alone is that person's, and that is at least PURE_SECONDS: a speaker mixing two
+# voices says nothing about how alike two people are.
+PURE_SHARE = 0.8
+PURE_SECONDS = 1.0
+
+
+def _pure(r: Recording, found) -> dict[int, str]:
+    """found speaker index -> its person, for the speakers that are one person's."""
     from pyannote.core import Segment, Timeline
 
+    solo = {s: _alone(r, s) for s in r.ref.labels()}
     out = {}
     for c in range(len(found.centroids)):
         tl = Timeline([Segment(t.start, t.end) for t in found.turns if t.speaker == c]).support()
-        if not tl:
+        cover = {s: solo[s].crop(tl).duration() for s in r.ref.labels()} if tl else {}
+        if not cover:
             continue
-        overlap = {s: r.ref.label_timeline(s).crop(tl).duration() for s in r.ref.labels()}
-        out[c] = max(overlap, key=lambda s: overlap[s])
+        who = max(cover, key=lambda s: cover[s])
+        if cover[who] >= PURE_SECONDS and cover[who] >= PURE_SHARE * sum(cover.values()):
+            out[c] = who
     return out
+
+
+def _alone(r: Recording, speaker: str):
+    """The reference timeline where `speaker` talks and nobody else does."""
+    mine = r.ref.label_timeline(speaker).support()
+    others = r.ref.subset([x for x in r.ref.labels() if x != speaker]).get_timeline().support()
+    return mine.extrude(others)
 
 
 def _words(wav: Path) -> list:
