@@ -97,6 +97,10 @@ def test_of_two_people_the_enrolled_one_is_named_and_the_other_stays_unnamed(tmp
     assert share(hyp, "SPEAKER_00", alone(ref, "speaker91")) >= 0.9
     words = [w for s in doc["segments"] for w in s["words"]]
     assert {w["speaker"] for w in words} == {"Therapist", "SPEAKER_00"}
+    # The result says how the known voice fared and what decided it.
+    (outcome,) = doc["known_speakers"]
+    assert outcome["name"] == "Therapist" and outcome["named"] is True, outcome
+    assert outcome["similarity"] >= outcome["threshold"], outcome
 
 
 def test_a_voice_nobody_enrolled_gets_no_name(tmp_path):
@@ -115,12 +119,20 @@ def test_a_voice_nobody_enrolled_gets_no_name(tmp_path):
         assert proc.returncode == 0, proc.stderr
     for rec in ("phone_pyannote_sample", "ami_EN2006b_0-30s"):
         proc = run_wt(
-            "transcribe", recording(rec), "-o", tmp_path, "-f", "json", "--diarize", "-q",
+            "transcribe", recording(rec), "-o", tmp_path, "-f", "json", "--diarize",
             "--speaker", "Marc", "--speaker", "Fiona", "--speaker", "Carol", env=env,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         doc = json.loads((tmp_path / f"{rec}.json").read_text())
         assert all(s.startswith("SPEAKER_") for s in doc["speakers"]), (rec, doc["speakers"])
+        # Each absent name is explained: in the result, and in a note to the user.
+        outcomes = {k["name"]: k for k in doc["known_speakers"]}
+        assert sorted(outcomes) == ["Carol", "Fiona", "Marc"], outcomes
+        assert not any(k["named"] for k in outcomes.values()), outcomes
+        assert all(k["similarity"] is not None for k in outcomes.values()), outcomes
+        for name in outcomes:
+            assert f"{name} not recognised (" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
 
 
 def test_voices_are_kept_as_embeddings_listed_used_and_removed(tmp_path):
@@ -204,6 +216,38 @@ def test_a_spool_job_names_its_speakers_from_its_sidecar(tmp_path, daemon_factor
     job = daemon.wait_state("rel.wav")
     assert job["state"] == "failed", job
     assert "is relative" in job["error"]["message"], job
+
+
+def test_every_known_voice_has_an_outcome_and_a_reason():
+    from whisper_cli.output.result import Transcript
+    from whisper_cli.speakers.naming import (
+        MATCH_THRESHOLD,
+        Voiceprint,
+        match,
+        not_recognised,
+        outcomes,
+    )
+
+    a, b = np.eye(3, dtype=np.float32)[0], np.eye(3, dtype=np.float32)[1]
+    centroids = np.stack([a])
+    known = (Voiceprint("Ann", a), Voiceprint("Bob", b))
+    ann, bob = outcomes(centroids, known, match(centroids, known))
+    assert (ann.named, bob.named) == (True, False)
+    assert ann.similarity == 1.0 and bob.similarity == 0.0
+    assert ann.threshold == bob.threshold == MATCH_THRESHOLD
+    note = not_recognised("s.wav", bob)
+    assert note.startswith("s.wav: Bob not recognised (closest speaker 0.000, a name needs")
+    # Nobody heard: no similarity, and the note says so.
+    (silent,) = outcomes(np.zeros((0, 3), np.float32), known[:1], {})
+    assert silent.similarity is None and "nobody was heard" in not_recognised("s.wav", silent)
+    # The outcomes travel through the result's JSON and back.
+    t = Transcript("", "en", 1.0, 1.0, (), speakers=("Ann",), known_speakers=(ann, bob))
+    data = t.to_dict()
+    assert data["known_speakers"][1] == {
+        "name": "Bob", "named": False, "similarity": 0.0, "threshold": MATCH_THRESHOLD,
+    }  # fmt: skip
+    assert Transcript.from_dict(data) == t
+    assert "known_speakers" not in Transcript("", "en", 1.0, 1.0, ()).to_dict()
 
 
 def test_names_go_one_to_one_above_threshold_and_margin():

@@ -150,6 +150,7 @@ def transcribe_file(
             found.turns,
             keep_words=options.word_timestamps or options.layout is not None,
             known=found.names,
+            voices=found.known,
         )
         diarize_s += time.perf_counter() - t0
     if timings is not None:

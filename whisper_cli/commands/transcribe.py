@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -135,6 +136,14 @@ def transcribe(
                 bars.progress.console.print(
                     f"[yellow]![/yellow] {job.path}: no speech detected", soft_wrap=True
                 )
+            for k in t.known_speakers:
+                if not k.named and not quiet:
+                    from rich.markup import escape
+
+                    from whisper_cli.speakers.naming import not_recognised
+
+                    note = escape(not_recognised(str(job.path), k))
+                    bars.progress.console.print(f"[yellow]![/yellow] {note}", soft_wrap=True)
             if verbose:
                 bars.progress.console.print(
                     f"✓ {job.path} → "
@@ -161,6 +170,11 @@ def transcribe(
                     "device": t.device,
                     "compute_type": t.compute_type,
                 }
+                | (
+                    {"known_speakers": [asdict(k) for k in t.known_speakers]}
+                    if t.known_speakers
+                    else {}
+                )
             )
     failed = sum(r["status"] == "failed" for r in results)
     if json_summary:

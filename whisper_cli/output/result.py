@@ -46,6 +46,18 @@ class SpeakerTurn:
 
 
 @dataclass(frozen=True)
+class KnownSpeaker:
+    """How a known voice (`--speaker`) fared in a recording: whether a speaker took its name,
+    and the similarity that decided it (to that speaker, or else to the closest one; None
+    when nobody was heard), against the threshold a name needs."""
+
+    name: str
+    named: bool
+    similarity: float | None
+    threshold: float
+
+
+@dataclass(frozen=True)
 class Transcript:
     text: str
     language: str
@@ -61,6 +73,9 @@ class Transcript:
     speakers: tuple[str, ...] = ()  # with diarization: every speaker, in order of appearance
     # With diarization: who spoke when, overlap included, independent of the words.
     speaker_turns: tuple[SpeakerTurn, ...] = ()
+    # With known speakers: each one asked for, named or not (a name that is absent is
+    # explained here rather than guessed at).
+    known_speakers: tuple[KnownSpeaker, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Without diarization, exactly the fields wt always wrote (the spool's result.json
@@ -70,6 +85,8 @@ class Transcript:
             del data["speakers"]
         if not self.speaker_turns:
             del data["speaker_turns"]
+        if not self.known_speakers:
+            del data["known_speakers"]
         for seg in data["segments"]:
             if seg["words"] is None:
                 del seg["words"]
@@ -91,12 +108,14 @@ class Transcript:
             for s in data["segments"]
         )
         turns = tuple(SpeakerTurn(**t) for t in data.get("speaker_turns", ()))
+        known = tuple(KnownSpeaker(**k) for k in data.get("known_speakers", ()))
         return cls(
             **{
                 **data,
                 "segments": segments,
                 "speakers": tuple(data.get("speakers", ())),
                 "speaker_turns": turns,
+                "known_speakers": known,
             }
         )
 

@@ -29,10 +29,17 @@ import numpy as np
 
 from whisper_cli.engines.callbacks import StopFn
 from whisper_cli.errors import Canceled
-from whisper_cli.output.result import Segment, SpeakerTurn, Transcript, Word, join_text
+from whisper_cli.output.result import (
+    KnownSpeaker,
+    Segment,
+    SpeakerTurn,
+    Transcript,
+    Word,
+    join_text,
+)
 from whisper_cli.speakers.clustering import DEFAULT_CLUSTERING, Clustering, cluster_centroids
 from whisper_cli.speakers.encoder import SpeakerEncoder
-from whisper_cli.speakers.naming import Voiceprint, merge_named
+from whisper_cli.speakers.naming import Voiceprint, merge_named, outcomes
 from whisper_cli.speakers.segmentation import (
     FRAME_SPAN,
     FRAME_STEP,
@@ -70,12 +77,13 @@ class Turn:
 
 @dataclass(frozen=True)
 class Speakers:
-    """A recording's speakers: their turns (Turn.speaker indexes `centroids`) and the names
-    of those that matched a known voice."""
+    """A recording's speakers: their turns (Turn.speaker indexes `centroids`), the names
+    of those that matched a known voice, and how each known voice fared."""
 
     turns: list[Turn]
     centroids: np.ndarray  # (speakers, dim) unit vectors
     names: dict[int, str]
+    known: tuple[KnownSpeaker, ...] = ()
 
 
 @dataclass
@@ -150,11 +158,12 @@ class SpeakerTrack:
         clustering: Clustering = DEFAULT_CLUSTERING,
     ) -> Speakers:
         if not self.embeddings:
-            return Speakers([], np.zeros((0, self.encoder.dim), np.float32), {})
+            none = np.zeros((0, self.encoder.dim), np.float32)
+            return Speakers([], none, {}, outcomes(none, known, {}))
         vectors = np.concatenate(self.embeddings)
         centroids = cluster_centroids(vectors, num, low, high, clustering)
-        centroids, names = merge_named(centroids, known)
-        return Speakers(_reconstruct(self.windows, vectors, centroids), centroids, names)
+        centroids, names, report = merge_named(centroids, known)
+        return Speakers(_reconstruct(self.windows, vectors, centroids), centroids, names, report)
 
     def turns(
         self, num: int | None = None, low: int | None = None, high: int | None = None
@@ -266,11 +275,16 @@ def _word_speakers(words: tuple[Word, ...], turns: list[Turn]) -> list[int | Non
 
 
 def assign_speakers(
-    t: Transcript, turns: list[Turn], keep_words: bool, known: dict[int, str] | None = None
+    t: Transcript,
+    turns: list[Turn],
+    keep_words: bool,
+    known: dict[int, str] | None = None,
+    voices: tuple[KnownSpeaker, ...] = (),
 ) -> Transcript:
     """Put a speaker on every word and segment, splitting segments where the speaker
     changes. A speaker that matched a known voice carries its name (`known`); the others are
-    SPEAKER_00, SPEAKER_01, ... in order of first appearance."""
+    SPEAKER_00, SPEAKER_01, ... in order of first appearance. `voices`: how each known voice
+    fared, kept in the transcript."""
     known = known or {}
     names: dict[int, str] = {}
     unnamed = 0
@@ -323,4 +337,5 @@ def assign_speakers(
         text=join_text(segments),
         speakers=tuple(names.values()),
         speaker_turns=timeline,
+        known_speakers=voices,
     )

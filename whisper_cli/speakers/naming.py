@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from whisper_cli.output.result import KnownSpeaker
+
 # Cosine similarity between a speaker's centroid and a voiceprint (CAM++ embeddings).
 # bench/diarize.py --names on 14 real recordings: a voiceprint against the found speakers of
 # other recordings that are one person's, different people: median 0.42, at most 0.66 (228
@@ -60,14 +62,53 @@ def match(centroids: np.ndarray, known: tuple[Voiceprint, ...]) -> dict[int, int
     }
 
 
+def outcomes(
+    centroids: np.ndarray, known: tuple[Voiceprint, ...], matched: dict[int, int]
+) -> tuple[KnownSpeaker, ...]:
+    """Each known voice: named or not, and the similarity that decided it (to the speaker it
+    named, else to the closest speaker)."""
+    if not known:
+        return ()
+    sim = similarities(centroids, known) if len(centroids) else None
+    by_voice = {v: c for c, v in matched.items()}
+    out = []
+    for v, voice in enumerate(known):
+        if sim is None:
+            best = None
+        elif v in by_voice:
+            best = float(sim[by_voice[v], v])
+        else:
+            best = float(sim[:, v].max())
+        out.append(KnownSpeaker(voice.name, v in by_voice, best, MATCH_THRESHOLD))
+    return tuple(out)
+
+
+def not_recognised(source: str, k: KnownSpeaker) -> str:
+    """What to tell a user whose known speaker got no name in `source`."""
+    if k.similarity is None:
+        return f"{source}: {k.name} not recognised: nobody was heard speaking"
+    why = (
+        f"closest speaker {k.similarity:.3f}, a name needs {k.threshold:g}"
+        if k.similarity < k.threshold
+        else "two speakers or two voices too alike to tell apart"
+    )
+    return (
+        f"{source}: {k.name} not recognised ({why}); their speech keeps a SPEAKER_ label. "
+        f"A longer clip of {k.name} alone (10-30 s, in the same kind of room or line) gives a "
+        "surer voiceprint"
+    )
+
+
 def merge_named(
     centroids: np.ndarray, known: tuple[Voiceprint, ...]
-) -> tuple[np.ndarray, dict[int, str]]:
-    """The centroids with those matching one voice merged into one, and the names of the
-    speakers that matched (index in the returned centroids -> name)."""
+) -> tuple[np.ndarray, dict[int, str], tuple[KnownSpeaker, ...]]:
+    """The centroids with those matching one voice merged into one, the names of the
+    speakers that matched (index in the returned centroids -> name), and each voice's
+    outcome."""
     matched = match(centroids, known)
+    report = outcomes(centroids, known, matched)
     if not matched:
-        return centroids, {}
+        return centroids, {}, report
     rows: list[np.ndarray] = []
     names: dict[int, str] = {}
     by_voice: dict[int, int] = {}
@@ -82,4 +123,5 @@ def merge_named(
             names[len(rows)] = known[v].name
             rows.append(centroids[c])
     merged = np.stack(rows)
-    return merged / np.maximum(np.linalg.norm(merged, axis=1, keepdims=True), 1e-8), names
+    unit = merged / np.maximum(np.linalg.norm(merged, axis=1, keepdims=True), 1e-8)
+    return unit, names, report
