@@ -11,7 +11,8 @@ every recording in a fresh process (bench/diarize_once.py), the systems alternat
   termcolor, colour-science, silero-vad; give its python with --senko-python).
 Scored with pyannote.metrics' DiarizationErrorRate, overlapped speech scored, with a collar of
 0.25 s on each side of every reference boundary (NIST's classic setting) and without.
---tune: settings chosen by leave-one-out; --names: known voices (bench/speaker_tuning.py).
+--tune: settings chosen by leave-one-out; --names: known voices (bench/speaker_tuning.py);
+--purity: local speakers of the segmentation model that hold two people (bench/speaker_purity.py).
 Time: diarization alone, and as a share of transcribing the same file with base (wt's
 defaults). --hour: a one-hour recording (the recordings repeated) transcribed with base with
 and without --diarize, in fresh processes, --hour-runs rounds alternating (medians): time and
@@ -89,14 +90,21 @@ def main() -> None:
     ap.add_argument("--hour-runs", type=int, default=3, help="rounds of the hour, alternating")
     ap.add_argument("--tune", action="store_true", help="settings by leave-one-out, then stop")
     ap.add_argument("--names", action="store_true", help="known voices measured, then stop")
+    ap.add_argument(
+        "--purity", action="store_true", help="local speakers holding two people, then stop"
+    )
     args = ap.parse_args()
     files = sorted(w for d in args.dirs for w in d.glob("*.wav") if w.with_suffix(".rttm").exists())
     if not files:
         sys.exit(f"diarize.py: no NAME.wav + NAME.rttm pairs in {args.dirs}")
-    if args.tune or args.names:
+    if args.tune or args.names or args.purity:
         import speaker_tuning
 
         recs = speaker_tuning.load(files)
+        if args.purity:
+            from speaker_purity import purity
+
+            purity(recs)
         if args.tune:
             speaker_tuning.tune(recs)
         if args.names:
