@@ -267,3 +267,75 @@ def test_names_go_one_to_one_above_threshold_and_margin():
     # Two speakers almost equally like Ann: no name (the margin), rather than a coin toss.
     twins = np.stack([unit(a + 0.05 * c), unit(a + 0.06 * b)])
     assert match(twins, (ann,)) == {}
+
+
+def test_a_speaker_found_in_one_meeting_is_enrolled_by_its_label_and_named_in_another(tmp_path):
+    # The practice's way: transcribe a session, see that SPEAKER_nn is the therapist, enroll
+    # that speaker by its label, and every later session names her. FEE083 leads trn06 and
+    # EN2009b (two meetings, two rooms); which label is hers is read off the reference, as a
+    # user reads it off the transcript.
+    env = {"WT_VOICES": str(tmp_path / "voices")}
+    first = tmp_path / "first"
+    doc, hyp = diarize("ami_trn06_0-30s", first)
+    ref = timeline(CONVERSATIONS / "ami_trn06_0-30s.rttm")
+    label = max(doc["speakers"], key=lambda s: share(hyp, s, alone(ref, "FEE083")))
+    assert share(hyp, label, alone(ref, "FEE083")) >= 0.8, (label, doc["speakers"])
+    proc = run_wt(
+        "voices", "add", "Anna", recording("ami_trn06_0-30s"),
+        "--turns", first / "ami_trn06_0-30s.json", "--label", label, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc, hyp = diarize("ami_EN2009b_0-30s", tmp_path / "second", "--speaker", "Anna", env=env)
+    ref = timeline(CONVERSATIONS / "ami_EN2009b_0-30s.rttm")
+    named = share(hyp, "Anna", ref["FEE083"])
+    assert named >= 0.8, named  # measured 0.89
+    for other in ("MEE094", "MEE095"):
+        assert share(hyp, "Anna", alone(ref, other)) <= 0.05, other
+    # The RTTM wt wrote holds the same turns: the same voice (times rounded to 1 ms there).
+    rttm_env = {"WT_VOICES": str(tmp_path / "voices-rttm")}
+    proc = run_wt(
+        "voices", "add", "Anna", recording("ami_trn06_0-30s"),
+        "--turns", first / "ami_trn06_0-30s.rttm", "--label", label, env=rttm_env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    a, b = (
+        np.array(
+            json.loads((Path(e["WT_VOICES"]) / "Anna.json").read_text())["clips"][0]["embedding"]
+        )
+        for e in (env, rttm_env)
+    )
+    assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) >= 0.999
+
+
+def test_a_speaker_label_that_cannot_be_enrolled_says_why(tmp_path):
+    env = {"WT_VOICES": str(tmp_path / "voices")}
+    call = recording("phone_pyannote_sample")
+    # Both women of the call under one label: what a diarization that merged them would write.
+    merged = tmp_path / "merged.rttm"
+    merged.write_text(
+        "".join(
+            " ".join(f[:7] + ["X"] + f[8:]) + "\n"
+            for f in (line.split() for line in (CONVERSATIONS / "phone_pyannote_sample.rttm")
+                      .read_text().splitlines())
+        )
+    )  # fmt: skip
+    notes = tmp_path / "notes.json"
+    notes.write_text("my notes\n")
+    cases = [
+        (["--turns", CONVERSATIONS / "phone_pyannote_sample.rttm", "--label", "SPEAKER_07"],
+         "no speaker 'SPEAKER_07' (its speakers: speaker90, speaker91)", 1),
+        (["--turns", merged, "--label", "X"], "holds two voices", 1),
+        (["--turns", notes, "--label", "X"], "not a wt json result or an RTTM file", 2),
+        (["--turns", tmp_path / "missing.json", "--label", "X"], "turns file not found", 1),
+        (["--label", "X"], "--turns and --label go together", 2),
+    ]  # fmt: skip
+    for args, reason, code in cases:
+        proc = run_wt("voices", "add", "Therapist", call, *args, env=env)
+        assert proc.returncode == code and reason in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    proc = run_wt(
+        "voices", "add", "Therapist", call, call,
+        "--turns", CONVERSATIONS / "phone_pyannote_sample.rttm", "--label", "speaker90", env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "describes one recording, 2 were given" in proc.stderr
+    assert not (tmp_path / "voices" / "Therapist.json").exists()  # nothing enrolled

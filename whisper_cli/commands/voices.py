@@ -45,17 +45,46 @@ def voices_add(
     name: Annotated[str, typer.Argument(help="The name transcripts will use (e.g. Therapist).")],
     clips: Annotated[
         list[Path],
-        typer.Argument(help="Clips of 5-30 s in which only this person speaks (any audio format)."),
+        typer.Argument(
+            help="Clips of 5-30 s in which only this person speaks (any audio format); with "
+            "--turns, the one recording those turns are of."
+        ),
     ],
+    turns: Annotated[
+        Path | None,
+        typer.Option(
+            "--turns",
+            help="The .json or .rttm wt transcribe --diarize wrote for the recording: enroll "
+            "the speaker --label of it, from where they talk alone.",
+        ),
+    ] = None,
+    label: Annotated[
+        str | None,
+        typer.Option("--label", help="With --turns: the speaker's label there (e.g. SPEAKER_01)."),
+    ] = None,
     root: DirOpt = None,
 ) -> None:
-    """Enroll a voice from clips (more clips: added to the same voice)."""
-    from whisper_cli.speakers.enrollment import clip_print
+    """Enroll a voice from clips, or from a speaker of a transcribed recording (more clips:
+    added to the same voice)."""
+    from whisper_cli.errors import InvalidOptions
+    from whisper_cli.speakers.enrollment import clip_print, turns_print
     from whisper_cli.speakers.voiceprints import check_name
 
     try:
         check_name(name)
-        prints = [clip_print(c, name) for c in clips]
+        if (turns is None) != (label is None):
+            raise InvalidOptions(
+                "--turns and --label go together", "give the turns file and the speaker's label"
+            )
+        if turns is not None and len(clips) != 1:
+            raise InvalidOptions(
+                f"--turns describes one recording, {len(clips)} were given",
+                "give the one recording the turns file was written for",
+            )
+        if turns is not None and label is not None:
+            prints = [turns_print(clips[0], turns, label, name)]
+        else:
+            prints = [clip_print(c, name) for c in clips]
         voice = _store(root).add(name, prints)
     except WtError as e:
         raise _fail(e) from None

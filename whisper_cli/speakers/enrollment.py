@@ -1,4 +1,5 @@
-"""A voiceprint from reference clips: the embedding of the one voice each clip holds.
+"""A voiceprint from reference clips: the embedding of the one voice each clip holds; or from
+the stretches where a speaker of a transcribed recording talks alone (speakers/turns_file.py).
 
 Each clip goes through the diarization pipeline itself (segmentation, embeddings, clustering),
 so a clip's voiceprint is made the way a recording's speakers are, and a clip that is not one
@@ -27,6 +28,7 @@ SECOND_VOICE_SHARE = 0.15
 # alike). Measured: two voices 0.32-0.62, and no window of a one-voice clip holds two local
 # speakers (the repo's recordings and enrollment clips).
 SAME_VOICE_SIMILARITY = 0.75
+SAMPLE_RATE = 16000
 
 
 class BadReferenceClip(WtError):
@@ -45,27 +47,65 @@ class ClipPrint:
 def clip_print(path: Path, name: str, should_stop=None) -> ClipPrint:
     """The voice of one reference clip of `name`; BadReferenceClip says why a clip is unusable."""
     from whisper_cli.audio.decode import decode
+
+    audio = decode(path)  # NotAudio / EmptyAudio / InputNotFound name the file and the fix
+    where = f"{path}: reference clip for {name}"
+    fix = f"give a clip of 5-30 s in which only {name} speaks"
+    return _voice_of(audio, path.name, where, fix, should_stop)
+
+
+def turns_print(recording: Path, turns: Path, label: str, name: str, should_stop=None) -> ClipPrint:
+    """The voice of the speaker `label` of a transcribed recording, from the stretches where
+    the turns file (the json or RTTM wt wrote for it) has that speaker talking alone."""
+    from whisper_cli.audio.decode import decode
+    from whisper_cli.speakers.turns_file import MIN_STRETCH_SECONDS, read_turns, solo_stretches
+
+    found = read_turns(turns)
+    labels = sorted({t.label for t in found})
+    if label not in labels:
+        raise BadReferenceClip(
+            f"{turns}: no speaker {label!r} (its speakers: {', '.join(labels)})",
+            "give one of those with --label",
+        )
+    clip = f"give a clip of 5-30 s in which only {name} speaks instead"
+    stretches = solo_stretches(found, label)
+    if not stretches:
+        raise BadReferenceClip(
+            f"{turns}: {label} never talks alone for {MIN_STRETCH_SECONDS:g} s or more", clip
+        )
+    audio = decode(recording)
+    pieces = [audio[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in stretches]
+    joined = np.concatenate(pieces)
+    if joined.size < SAMPLE_RATE:
+        raise BadReferenceClip(
+            f"{turns}: {label}'s turns lie beyond the end of {recording}",
+            "give the turns file written for this recording",
+        )
+    where = f"{recording}: the speech of {label} (in {turns.name}) for {name}"
+    return _voice_of(joined, f"{recording.name} [{label}]", where, clip, should_stop)
+
+
+def _voice_of(audio: np.ndarray, file: str, where: str, fix: str, should_stop=None) -> ClipPrint:
+    """The one voice in `audio`, made the way a recording's speakers are; `where` starts each
+    refusal (the file, and whose speech it was to be)."""
     from whisper_cli.speakers.diarize import FRAME_SECONDS, SpeakerTrack
     from whisper_cli.speakers.encoder import load_encoder
 
-    audio = decode(path)  # NotAudio / EmptyAudio / InputNotFound name the file and the fix
     track = SpeakerTrack(load_encoder(), should_stop)
     track.add(audio, 0.0)
     speech = _speech_seconds(track, FRAME_SECONDS)
-    fix = f"give a clip of 5-30 s in which only {name} speaks"
     if speech < SILENT_SECONDS or not track.embeddings:
-        raise BadReferenceClip(f"{path}: reference clip for {name} holds no speech", fix)
+        raise BadReferenceClip(f"{where} holds no speech", fix)
     if speech < MIN_SPEECH_SECONDS:
         raise BadReferenceClip(
-            f"{path}: reference clip for {name} holds {speech:.1f} s of speech, "
+            f"{where} holds {speech:.1f} s of speech, "
             f"{MIN_SPEECH_SECONDS:.0f} s at least are needed",
             fix,
         )
     two = _two_voices_in_a_window(track, FRAME_SECONDS)
     if two:
         raise BadReferenceClip(
-            f"{path}: reference clip for {name} holds two voices "
-            f"({two[0]:.1f} s and {two[1]:.1f} s of speech within 10 s)",
+            f"{where} holds two voices ({two[0]:.1f} s and {two[1]:.1f} s of speech within 10 s)",
             fix,
         )
     found = track.speakers()
@@ -77,11 +117,10 @@ def clip_print(path: Path, name: str, should_stop=None) -> ClipPrint:
         second = talk[ranked[1]]
         if second >= SECOND_VOICE_SECONDS and second >= SECOND_VOICE_SHARE * sum(talk.values()):
             raise BadReferenceClip(
-                f"{path}: reference clip for {name} holds two voices "
-                f"({talk[ranked[0]]:.1f} s and {second:.1f} s of speech)",
+                f"{where} holds two voices ({talk[ranked[0]]:.1f} s and {second:.1f} s of speech)",
                 fix,
             )
-    return ClipPrint(path.name, found.centroids[ranked[0]], speech)
+    return ClipPrint(file, found.centroids[ranked[0]], speech)
 
 
 def _two_voices_in_a_window(track, frame_seconds: float) -> tuple[float, float] | None:
