@@ -353,7 +353,6 @@ def _names_held_out(recs, found, prints, pairs) -> tuple[str, float, float]:
     recording nor voices enrolled from it. Returns (thresholds used, % of enrolled speakers'
     speech named, seconds named after a stranger)."""
     from whisper_cli.speakers import naming
-    from whisper_cli.speakers.enrollment import combine
 
     shipped = naming.MATCH_THRESHOLD
     used, named_s, total_s, false_s = [], 0.0, 0.0, 0.0
@@ -362,23 +361,36 @@ def _names_held_out(recs, found, prints, pairs) -> tuple[str, float, float]:
             others = [x for i, k, x, same in pairs if not same and j not in (i, k)]
             naming.MATCH_THRESHOLD = match_threshold(others)
             used.append(naming.MATCH_THRESHOLD)
-            present = set(r.ref.labels())
-            own = _own_voices(prints, j, present)
-            if own:
-                got = track.speakers(known=own)
-                for vp in own:
-                    speech = r.ref.label_timeline(vp.name).support()
-                    named_s += _labelled(got, speech).get(vp.name, 0.0)
-                    total_s += speech.duration()
-            for i, spk, cp in prints:
-                if i == j or spk in present:
-                    continue
-                got = track.speakers(known=(combine(spk, [cp]),))
-                false_s += sum(_labelled(got, r.ref.get_timeline().support()).values())
+            named, total, false, _ = _named_and_false(r, track, prints, j)
+            named_s, total_s, false_s = named_s + named, total_s + total, false_s + false
     finally:
         naming.MATCH_THRESHOLD = shipped
     spread = f"thresholds {min(used):.2f}-{max(used):.2f}"
     return spread, 100 * named_s / max(total_s, 1e-9), false_s
+
+
+def _named_and_false(r: Recording, track, prints, j: int) -> tuple[float, float, float, float]:
+    """Recording j with its people enrolled from their other recordings, and with each
+    stranger's voice enrolled alone: (seconds of their speech named, seconds of it, seconds
+    named after a stranger, seconds of speech in the stranger trials)."""
+    from whisper_cli.speakers.enrollment import combine
+
+    present = set(r.ref.labels())
+    named = total = false = unenrolled = 0.0
+    own = _own_voices(prints, j, present)
+    if own:
+        got = track.speakers(known=own)
+        for vp in own:
+            speech = r.ref.label_timeline(vp.name).support()
+            named += _labelled(got, speech).get(vp.name, 0.0)
+            total += speech.duration()
+    everyone = r.ref.get_timeline().support()
+    for i, spk, cp in prints:
+        if i != j and spk not in present:
+            got = track.speakers(known=(combine(spk, [cp]),))
+            false += sum(_labelled(got, everyone).values())
+            unenrolled += everyone.duration()
+    return named, total, false, unenrolled
 
 
 def _turn_prints(recs, found, tmp: Path) -> list:
@@ -406,8 +418,6 @@ def _turn_prints(recs, found, tmp: Path) -> list:
 def _by_source(recs, found, clip_prints, turn_prints) -> None:
     """Naming and false names with voices enrolled from reference clips, and from found
     speakers' turns, side by side; also on the people both sources enroll."""
-    from whisper_cli.speakers.enrollment import combine
-
     both = {spk for _, spk, _ in clip_prints} & {spk for _, spk, _ in turn_prints}
     rows = []
     pooled: list[float] = []  # different-people similarities of both sources, all people
@@ -420,24 +430,14 @@ def _by_source(recs, found, clip_prints, turn_prints) -> None:
             named_s, total_s, false_s, unenrolled_s = 0.0, 0.0, 0.0, 0.0
             for j, (r, track) in enumerate(zip(recs, found, strict=True)):
                 plain = track.speakers()
-                present = set(r.ref.labels())
                 for c, who in _pure(r, plain).items():
                     for i, spk, cp in use:
                         if i != j:
                             sim = float(plain.centroids[c] @ cp.embedding)
                             (same if spk == who else different).append(sim)
-                own = _own_voices(use, j, present)
-                if own:
-                    got = track.speakers(known=own)
-                    for vp in own:
-                        speech = r.ref.label_timeline(vp.name).support()
-                        named_s += _labelled(got, speech).get(vp.name, 0.0)
-                        total_s += speech.duration()
-                for i, spk, cp in use:
-                    if i != j and spk not in present:
-                        got = track.speakers(known=(combine(spk, [cp]),))
-                        false_s += sum(_labelled(got, r.ref.get_timeline().support()).values())
-                        unenrolled_s += r.ref.get_timeline().support().duration()
+                named, total, false, unenrolled = _named_and_false(r, track, use, j)
+                named_s, total_s = named_s + named, total_s + total
+                false_s, unenrolled_s = false_s + false, unenrolled_s + unenrolled
             if people == "all":
                 pooled += different
             rows.append([
